@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CaptionsConfig(AppConfig):
+    name = "captions"
+    verbose_name = "Live captions"
