@@ -1,0 +1,63 @@
+"""Database access for the consumers, as plain snapshots they can use off the ORM."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+
+from .engines.base import SessionConfig
+from .models import Event
+
+
+@dataclass(frozen=True)
+class EventInfo:
+    """What a consumer needs to know about an event."""
+
+    id: int
+    slug: str
+    title: str
+    source_language: str
+    target_languages: list[str]
+    presenter_key: str
+    status: str
+    profanity: str
+    glossary: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    @property
+    def audience_languages(self) -> list[str]:
+        return [self.source_language, *self.target_languages]
+
+    def session_config(self, speech_languages: frozenset[str] = frozenset()) -> SessionConfig:
+        return SessionConfig(
+            source_language=self.source_language,
+            target_languages=tuple(self.target_languages),
+            phrases=tuple(self.glossary),
+            glossary=self.glossary,
+            profanity=self.profanity,
+            speech_languages=speech_languages,
+        )
+
+
+@database_sync_to_async
+def load_event(slug: str) -> EventInfo | None:
+    """Return the event with this short code, or None."""
+    event = Event.objects.prefetch_related("languages", "glossary").filter(slug=slug).first()
+    if event is None:
+        return None
+    return EventInfo(
+        id=event.pk,
+        slug=event.slug,
+        title=event.title,
+        source_language=event.source_language,
+        target_languages=event.target_language_codes(),
+        presenter_key=event.presenter_key,
+        status=event.status,
+        profanity=event.profanity,
+        glossary=event.glossary_terms(),
+    )
+
+
+@database_sync_to_async
+def save_status(event_id: int, status: str) -> None:
+    Event.objects.filter(pk=event_id).update(status=status)

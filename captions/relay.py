@@ -1,0 +1,142 @@
+"""Relay one engine session's results: number utterances, store finals, fan out per language."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.urls import reverse
+
+from . import protocol, storage
+from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
+from .groups import captions_group
+
+logger = logging.getLogger(__name__)
+
+Preview = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class CaptionRelay:
+    """Turns engine results into stored finals and one group message per language variant."""
+
+    def __init__(
+        self,
+        *,
+        event_id: int,
+        slug: str,
+        source_language: str,
+        target_languages: list[str],
+        channel_layer: Any,
+        preview: Preview,
+    ) -> None:
+        self.event_id = event_id
+        self.slug = slug
+        self.source_language = source_language
+        self.target_languages = [lang for lang in target_languages if lang != source_language]
+        self.layer = channel_layer
+        self.preview = preview
+        self._seqs: dict[str, int] = {}
+
+    async def relay(self, result: EngineResult) -> None:
+        """Called for every result the engine yields, in order."""
+        if isinstance(result, CaptionResult):
+            await self._caption(result)
+        elif isinstance(result, SpeechResult):
+            await self._speech(result)
+        elif isinstance(result, EngineNotice):
+            await self.preview({"type": "engine", "state": result.kind.value, "detail": result.detail})
+
+    async def _seq_for(self, segment_id: str) -> int:
+        if segment_id not in self._seqs:
+            self._seqs[segment_id] = await storage.next_seq(self.event_id)
+        return self._seqs[segment_id]
+
+    def _texts(self, result: CaptionResult) -> dict[str, str]:
+        texts = {self.source_language: result.source_text}
+        for lang in self.target_languages:
+            # An untranslated caption is better than a missing one.
+            texts[lang] = result.translations.get(lang) or result.source_text
+        return texts
+
+    async def _caption(self, result: CaptionResult) -> None:
+        seq = await self._seq_for(result.segment_id)
+        texts = self._texts(result)
+        if result.is_final and result.source_text.strip():
+            # Stored before it is sent, so a listener joining meanwhile finds it in history.
+            await storage.store_final(
+                self.event_id, seq, texts, result.source_text, result.start, result.end
+            )
+        sends = [
+            self._send_caption(seq, lang, text, result, with_source)
+            for lang, text in texts.items()
+            for with_source in (False, True)
+        ]
+        await asyncio.gather(*sends)
+        await self.preview(self._preview_message(seq, result))
+
+    async def _send_caption(
+        self, seq: int, language: str, text: str, result: CaptionResult, with_source: bool
+    ) -> None:
+        message = protocol.caption(
+            seq=seq,
+            language=language,
+            final=result.is_final,
+            text=text,
+            start=result.start,
+            end=result.end,
+            source_language=self.source_language,
+            source_text=result.source_text if with_source else None,
+        )
+        group = captions_group(self.event_id, language, with_source=with_source)
+        await self.layer.group_send(
+            group,
+            {"type": "caption.relay", "seq": seq, "final": result.is_final,
+             "text": protocol.dumps(message)},
+        )
+
+    def _preview_message(self, seq: int, result: CaptionResult) -> dict[str, Any]:
+        return {
+            "type": "preview",
+            "seq": seq,
+            "final": result.is_final,
+            "source_text": result.source_text,
+            "translations": dict(result.translations),
+            "start": round(result.start, 3),
+            "end": round(result.end, 3),
+        }
+
+    async def _speech(self, result: SpeechResult) -> None:
+        seq = self._seqs.get(result.segment_id)
+        if seq is None:
+            logger.warning("speech for unknown segment %s dropped", result.segment_id)
+            return
+        await storage.store_speech(
+            self.event_id, seq, result.language, result.audio, result.content_type
+        )
+        url = reverse("captions:speech", args=[self.slug, result.language, seq])
+        message = protocol.speech(
+            seq=seq, language=result.language, url=url, content_type=result.content_type
+        )
+        text = protocol.dumps(message)
+        for with_source in (False, True):
+            group = captions_group(self.event_id, result.language, with_source=with_source)
+            await self.layer.group_send(group, {"type": "speech.relay", "text": text})
+
+
+async def broadcast_status(
+    channel_layer: Any, event_id: int, languages: list[str], state: str, **details: Any
+) -> None:
+    """Tell every listener of the event that its state changed."""
+    text = protocol.dumps(protocol.status(state, **details))
+    await asyncio.gather(
+        *(
+            channel_layer.group_send(
+                captions_group(event_id, lang, with_source=with_source),
+                {"type": "status.relay", "text": text},
+            )
+            for lang in languages
+            for with_source in (False, True)
+        )
+    )

@@ -1,0 +1,78 @@
+"""Reading and writing final captions and speech clips, off the audio path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+
+from .models import Caption
+from .redis_client import get_redis, key
+
+SPEECH_TTL_SECONDS = 15 * 60
+
+
+@database_sync_to_async
+def store_final(
+    event_id: int,
+    seq: int,
+    texts: Mapping[str, str],
+    source_text: str,
+    start: float,
+    end: float,
+) -> None:
+    """Store one utterance's final text in every language; storing it twice is harmless."""
+    rows = [
+        Caption(event_id=event_id, seq=seq, language=lang, text=text, source_text=source_text,
+                start=start, end=end)
+        for lang, text in texts.items()
+    ]
+    try:
+        with transaction.atomic():
+            Caption.objects.bulk_create(rows)
+    except IntegrityError:
+        Caption.objects.bulk_create(rows, ignore_conflicts=True)
+
+
+@database_sync_to_async
+def recent_finals(event_id: int, language: str, after: int | None) -> list[Caption]:
+    """The latest finals in ``language`` (after sequence number ``after``), oldest first."""
+    query = Caption.objects.filter(event_id=event_id, language=language)
+    if after is not None:
+        query = query.filter(seq__gt=after)
+    newest = query.order_by("-seq")[: settings.CAPTION_HISTORY_LIMIT]
+    return list(reversed(newest))
+
+
+@database_sync_to_async
+def last_stored_seq(event_id: int) -> int:
+    last = Caption.objects.filter(event_id=event_id).order_by("-seq").values_list("seq", flat=True)
+    return last.first() or 0
+
+
+async def next_seq(event_id: int) -> int:
+    """Allocate the next utterance number for an event, unique across processes."""
+    client = get_redis()
+    name = key("seq", event_id)
+    if not await client.exists(name):
+        # Redis lost the counter (restart): continue after what the database holds.
+        await client.set(name, await last_stored_seq(event_id), nx=True)
+    return int(await client.incr(name))
+
+
+async def store_speech(event_id: int, seq: int, language: str, audio: bytes, content_type: str) -> None:
+    """Keep a speech clip for a while, for every server process to serve."""
+    client = get_redis(binary=True)
+    name = key("speech", event_id, language, seq)
+    await client.hset(name, mapping={"audio": audio, "content_type": content_type})
+    await client.expire(name, SPEECH_TTL_SECONDS)
+
+
+async def load_speech(event_id: int, seq: int, language: str) -> tuple[bytes, str] | None:
+    """Return a stored speech clip and its content type, or None."""
+    stored = await get_redis(binary=True).hgetall(key("speech", event_id, language, seq))
+    if not stored:
+        return None
+    return stored[b"audio"], stored[b"content_type"].decode()

@@ -1,0 +1,57 @@
+"""Shared fixtures: events in the database, WebSocket clients through the real ASGI app."""
+
+from __future__ import annotations
+
+import pytest
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+
+from captions.engines import reset_engine
+from captions.models import Event, EventLanguage
+from presenter_site.asgi import application
+
+
+@pytest.fixture(autouse=True)
+def _fresh_engine():
+    reset_engine()
+    yield
+    reset_engine()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_test_keys():
+    """Remove this run's Redis keys afterwards."""
+    yield
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in (settings.CAPTIONS_REDIS_PREFIX + ":*",
+                    settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi") + "*"):
+        for name in client.scan_iter(match=pattern, count=1000):
+            client.delete(name)
+
+
+@pytest.fixture
+def event(db) -> Event:
+    """An English talk offered in Spanish and French."""
+    event = Event.objects.create(title="Keynote", source_language="en")
+    for code in ("es", "fr"):
+        EventLanguage.objects.create(event=event, code=code)
+    return event
+
+
+def presenter(event: Event, key: str | None = None) -> WebsocketCommunicator:
+    key = event.presenter_key if key is None else key
+    return WebsocketCommunicator(
+        application,
+        f"/ws/events/{event.slug}/presenter/?key={key}",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+    )
+
+
+def listener(event_slug: str, language: str, query: str = "") -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        application,
+        f"/ws/events/{event_slug}/audience/{language}/{'?' + query if query else ''}",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+    )

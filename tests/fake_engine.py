@@ -1,0 +1,128 @@
+"""A deterministic engine for pipeline tests: its "recognition" is derived from the audio.
+
+Every voiced 100 ms frame (RMS above a threshold) adds the next word of a fixed
+vocabulary to the open utterance and yields a partial; the first silent frame
+after speech yields the final. Translations prefix the language code, so a test
+can tell exactly which language a listener received.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+from collections.abc import AsyncIterator
+
+from captions.engines.base import (
+    SAMPLE_RATE,
+    CaptionResult,
+    Engine,
+    EngineError,
+    EngineResult,
+    EngineSession,
+    LanguageSupport,
+    ResultKind,
+    SessionConfig,
+    SpeechResult,
+)
+
+WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+VOICED_RMS = 500
+
+
+def tone(seconds: float, amplitude: int = 8000, frequency: float = 220.0) -> bytes:
+    """A sine tone as PCM16: "speech" to this engine."""
+    count = int(seconds * SAMPLE_RATE)
+    samples = array.array(
+        "h", (int(amplitude * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE)) for n in range(count))
+    )
+    return samples.tobytes()
+
+
+def silence(seconds: float) -> bytes:
+    return bytes(2 * int(seconds * SAMPLE_RATE))
+
+
+def translate(text: str, language: str) -> str:
+    return f"[{language}] {text}"
+
+
+class ScriptedSession(EngineSession):
+    """One stream through the scripted engine."""
+
+    def __init__(self, config: SessionConfig) -> None:
+        self.config = config
+        self.queue: asyncio.Queue[EngineResult | None] = asyncio.Queue()
+        self.words: list[str] = []
+        self.word_count = 0
+        self.segment = 0
+        self.samples = 0
+        self.start = 0.0
+        self.speech_languages = set(config.speech_languages)
+
+    async def send_audio(self, pcm: bytes) -> None:
+        samples = array.array("h", pcm)
+        rms = math.sqrt(sum(s * s for s in samples) / max(len(samples), 1))
+        if rms >= VOICED_RMS:
+            if not self.words:
+                self.start = self.samples / SAMPLE_RATE
+            self.words.append(WORDS[self.word_count % len(WORDS)])
+            self.word_count += 1
+            self.samples += len(samples)
+            self._emit(ResultKind.PARTIAL)
+        else:
+            self.samples += len(samples)
+            self._finalize()
+
+    def _emit(self, kind: ResultKind) -> None:
+        text = " ".join(self.words)
+        self.queue.put_nowait(
+            CaptionResult(
+                kind=kind,
+                segment_id=f"u{self.segment}",
+                source_text=text,
+                translations={lang: translate(text, lang) for lang in self.config.target_languages},
+                start=self.start,
+                end=self.samples / SAMPLE_RATE,
+            )
+        )
+
+    def _finalize(self) -> None:
+        if not self.words:
+            return
+        self._emit(ResultKind.FINAL)
+        text = " ".join(self.words)
+        for lang in sorted(self.speech_languages):
+            audio = translate(text, lang).encode()
+            self.queue.put_nowait(SpeechResult(f"u{self.segment}", lang, audio, "audio/x-test"))
+        self.words = []
+        self.segment += 1
+
+    async def results(self) -> AsyncIterator[EngineResult]:
+        while (result := await self.queue.get()) is not None:
+            yield result
+
+    async def finish(self) -> None:
+        self._finalize()
+        self.queue.put_nowait(None)
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+
+    async def set_speech_languages(self, languages: frozenset[str]) -> None:
+        self.speech_languages = set(languages)
+
+
+class ScriptedEngine(Engine):
+    """Serves any language pair; refuses to start for source language "xx"."""
+
+    name = "scripted"
+
+    def language_support(self) -> LanguageSupport:
+        targets = frozenset({"en", "es", "fr", "de", "pt"})
+        return LanguageSupport(sources={lang: targets - {lang} for lang in targets})
+
+    async def start_session(self, config: SessionConfig) -> EngineSession:
+        if config.source_language == "xx":
+            raise EngineError("no such language", permanent=True)
+        return ScriptedSession(config)

@@ -1,0 +1,15 @@
+"""Settings for the test suite: the real Redis under a test-only prefix, the scripted engine."""
+
+import os
+import uuid
+
+os.environ.setdefault("CAPTIONS_TEST_RUN", uuid.uuid4().hex[:8])
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", "test-" + os.environ["CAPTIONS_TEST_RUN"])
+os.environ.setdefault("CAPTION_ENGINE", "tests.fake_engine.ScriptedEngine")
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0123456789")
+
+from presenter_site.settings import *  # noqa: E402,F403
+
+CAPTIONS_REDIS_PREFIX = "test-captions-" + os.environ["CAPTIONS_TEST_RUN"]
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,251 @@
+"""The caption pipeline end to end: presenter socket, engine, Redis channel layer, listeners."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from captions import protocol
+from captions.models import Caption
+from tests.conftest import listener, presenter
+from tests.fake_engine import silence, tone
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
+
+FRAME = 0.1  # seconds of audio per frame, as the browser sends
+
+
+async def receive_until(comm, predicate, limit: int = 50) -> list[dict]:
+    """Collect messages until one satisfies ``predicate``; return all of them."""
+    seen = []
+    for _ in range(limit):
+        message = json.loads(await comm.receive_from(timeout=5))
+        seen.append(message)
+        if predicate(message):
+            return seen
+    raise AssertionError(f"no matching message among {seen}")
+
+
+def final(seq_text: str):
+    return lambda m: m.get("type") == "caption" and m["final"] and seq_text in m["text"]
+
+
+async def start_presenter(event):
+    comm = presenter(event)
+    connected, _ = await comm.connect()
+    assert connected
+    await receive_until(comm, lambda m: m["type"] == "status")
+    await comm.send_json_to({"type": "start"})
+    await receive_until(comm, lambda m: m.get("status") == "live")
+    return comm
+
+
+async def speak(comm, words: int) -> None:
+    """Send ``words`` voiced frames then one silent frame: one utterance."""
+    for _ in range(words):
+        await comm.send_to(bytes_data=tone(FRAME))
+    await comm.send_to(bytes_data=silence(FRAME))
+
+
+async def join(slug: str, language: str, query: str = ""):
+    comm = listener(slug, language, query)
+    connected, _ = await comm.connect()
+    assert connected
+    history = await receive_until(comm, lambda m: m["type"] == "history_end")
+    return comm, history
+
+
+async def test_each_listener_receives_only_its_own_language(event):
+    spanish, _ = await join(event.slug, "es")
+    french, _ = await join(event.slug, "fr")
+    english, _ = await join(event.slug, "en")
+    speaker = await start_presenter(event)
+    await speak(speaker, 2)
+
+    for comm, language in ((spanish, "es"), (french, "fr"), (english, "en")):
+        messages = await receive_until(comm, final("alpha bravo"))
+        captions = [m for m in messages if m["type"] == "caption"]
+        assert {m["language"] for m in captions} == {language}
+        assert all("source_text" not in m for m in captions)
+    assert captions[-1]["text"] == "alpha bravo"
+    for comm in (spanish, french, english, speaker):
+        await comm.disconnect()
+
+
+async def test_partials_arrive_before_the_final_with_a_stable_sequence_number(event):
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    await speak(speaker, 3)
+    messages = await receive_until(spanish, final("[es] alpha bravo charlie"))
+    captions = [m for m in messages if m["type"] == "caption"]
+    assert [m["final"] for m in captions] == [False, False, False, True]
+    assert len({m["seq"] for m in captions}) == 1
+    assert captions[0]["text"] == "[es] alpha"
+    await spanish.disconnect()
+    await speaker.disconnect()
+
+
+async def test_a_listener_who_asks_gets_the_original_text_too(event):
+    spanish, _ = await join(event.slug, "es", "original=1")
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    messages = await receive_until(spanish, final("[es] alpha"))
+    assert messages[-1]["source_text"] == "alpha"
+    assert messages[-1]["source_language"] == "en"
+    await spanish.disconnect()
+    await speaker.disconnect()
+
+
+async def test_finals_are_stored_per_language_and_partials_are_not(event):
+    speaker = await start_presenter(event)
+    await speak(speaker, 2)
+    spanish, _ = await join(event.slug, "es")
+    await speak(speaker, 1)
+    await receive_until(spanish, final("[es] charlie"))
+    rows = Caption.objects.filter(event=event).order_by("seq", "language")
+    stored = [row async for row in rows.values_list("seq", "language", "text")]
+    assert [(lang, text) for _, lang, text in stored] == [
+        ("en", "alpha bravo"), ("es", "[es] alpha bravo"), ("fr", "[fr] alpha bravo"),
+        ("en", "charlie"), ("es", "[es] charlie"), ("fr", "[fr] charlie"),
+    ]
+    await spanish.disconnect()
+    await speaker.disconnect()
+
+
+async def test_a_late_listener_gets_history_first_then_live_captions(event):
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    await speak(speaker, 1)
+    early, _ = await join(event.slug, "es")  # makes sure both finals were relayed
+    await speak(speaker, 1)
+    await receive_until(early, final("[es] charlie"))
+
+    late, history = await join(event.slug, "es")
+    finals = [m["text"] for m in history if m["type"] == "caption"]
+    assert finals == ["[es] alpha", "[es] bravo", "[es] charlie"]
+    await speak(speaker, 1)
+    live = await receive_until(late, final("[es] delta"))
+    assert [m["text"] for m in live if m.get("final")] == ["[es] delta"]
+    for comm in (early, late, speaker):
+        await comm.disconnect()
+
+
+async def test_a_reconnecting_listener_resumes_after_its_last_final_without_duplicates(event):
+    speaker = await start_presenter(event)
+    first, _ = await join(event.slug, "fr")
+    await speak(speaker, 1)
+    seen = await receive_until(first, final("[fr] alpha"))
+    last_seq = seen[-1]["seq"]
+    await first.disconnect()
+
+    await speak(speaker, 1)  # said while the listener was away
+    await speak(speaker, 1)
+    watcher, _ = await join(event.slug, "fr")
+    await receive_until(watcher, final("[fr] charlie"))
+
+    again, history = await join(event.slug, "fr", f"after={last_seq}")
+    assert [m["text"] for m in history if m["type"] == "caption"] == ["[fr] bravo", "[fr] charlie"]
+    await speak(speaker, 1)
+    live = await receive_until(again, final("[fr] delta"))
+    assert [m["text"] for m in live if m.get("final")] == ["[fr] delta"]
+    for comm in (watcher, again, speaker):
+        await comm.disconnect()
+
+
+async def test_stopping_delivers_the_open_utterance_as_a_final(event):
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    await speaker.send_to(bytes_data=tone(FRAME))
+    await speaker.send_json_to({"type": "stop"})
+    messages = await receive_until(spanish, lambda m: m.get("status") == "ended")
+    assert any(m.get("final") and m["text"] == "[es] alpha" for m in messages)
+    assert await Caption.objects.filter(event=event, language="es").acount() == 1
+    await spanish.disconnect()
+
+
+async def test_a_presenter_who_drops_still_delivers_the_utterance_in_progress(event):
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    await speaker.send_to(bytes_data=tone(FRAME))
+    await receive_until(spanish, lambda m: m.get("type") == "caption")
+    await speaker.disconnect()
+    messages = await receive_until(spanish, lambda m: m.get("status") == "paused")
+    assert any(m.get("final") and m["text"] == "[es] alpha" for m in messages)
+    await spanish.disconnect()
+
+
+async def test_the_presenter_sees_its_preview_and_listener_counts(event):
+    spanish, _ = await join(event.slug, "es", "speech=1")
+    speaker = presenter(event)
+    await speaker.connect()
+    counts = await receive_until(speaker, lambda m: m["type"] == "listeners")
+    assert counts[-1]["counts"] == {"es": 1, "speech:es": 1}
+    await speaker.send_json_to({"type": "start"})
+    await speaker.send_json_to({"type": "preview", "language": "fr"})
+    await speak(speaker, 1)
+    preview = await receive_until(speaker, lambda m: m["type"] == "preview" and m["final"])
+    assert preview[-1]["source_text"] == "alpha"
+    assert preview[-1]["text"] == "[fr] alpha"
+    await spanish.disconnect()
+    await speaker.disconnect()
+
+
+async def test_a_listening_listener_gets_a_link_to_synthesized_speech(event, client):
+    spanish, _ = await join(event.slug, "es", "speech=1")
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    messages = await receive_until(spanish, lambda m: m["type"] == "speech")
+    assert messages[-1]["language"] == "es"
+    response = await client_get(client, messages[-1]["url"])
+    assert response.status_code == 200
+    assert response.content == b"[es] alpha"
+    await spanish.disconnect()
+    await speaker.disconnect()
+
+
+async def client_get(client, url):
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(client.get)(url)
+
+
+async def test_a_second_presenter_takes_over_and_the_first_is_told(event):
+    first = await start_presenter(event)
+    second = presenter(event)
+    connected, _ = await second.connect()
+    assert connected
+    messages = await receive_until(first, lambda m: m.get("code") == "replaced")
+    assert messages[-1]["fatal"] is True
+    assert (await first.receive_output(timeout=5))["type"] == "websocket.close"
+    await second.disconnect()
+
+
+async def test_listener_counts_drop_when_listeners_leave(event):
+    from captions.presence import listener_counts
+
+    comms = [(await join(event.slug, "es"))[0] for _ in range(3)]
+    assert (await listener_counts(event.id))["es"] == 3
+    for comm in comms:
+        await comm.disconnect()
+    assert await listener_counts(event.id) == {}
+
+
+async def test_an_engine_that_refuses_to_start_is_reported_to_the_presenter(event):
+    event.source_language = "xx"
+    await event.asave()
+    comm = presenter(event)
+    await comm.connect()
+    await comm.send_json_to({"type": "start"})
+    messages = await receive_until(comm, lambda m: m["type"] == "error")
+    assert messages[-1]["code"] == "engine_failed"
+    assert messages[-1]["fatal"] is True
+    await comm.disconnect()
+
+
+def test_close_codes_are_distinct():
+    codes = [
+        protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_EVENT_NOT_FOUND,
+        protocol.CLOSE_LANGUAGE_NOT_OFFERED, protocol.CLOSE_REPLACED, protocol.CLOSE_EVENT_ENDED,
+    ]
+    assert len(set(codes)) == len(codes)
