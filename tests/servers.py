@@ -1,0 +1,97 @@
+"""Real server processes for tests: Daphne on a free port, a file database, the real Redis."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class ServerSet:
+    """A shared database and environment, and the Daphne processes serving it."""
+
+    workdir: Path
+    env: dict[str, str]
+    processes: list[tuple[subprocess.Popen, int]] = field(default_factory=list)
+
+    def manage(self, *args: str) -> str:
+        """Run a manage.py command against this set's database and return its output."""
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+            capture_output=True, text=True, timeout=120,
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {args} failed: {done.stderr}")
+        return done.stdout
+
+    def shell(self, code: str) -> str:
+        return self.manage("shell", "-c", code)
+
+    def start(self, port: int | None = None) -> int:
+        """Start one Daphne process; return its port once it answers HTTP."""
+        port = port or free_port()
+        log = open(self.workdir / f"daphne-{port}.log", "ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+             "presenter_site.asgi:application"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+        )
+        self.processes.append((process, port))
+        wait_for_http(f"http://127.0.0.1:{port}/healthz", process)
+        return port
+
+    def stop(self, port: int) -> None:
+        for process, their_port in list(self.processes):
+            if their_port == port:
+                process.terminate()
+                process.wait(timeout=15)
+                self.processes.remove((process, their_port))
+
+    def stop_all(self) -> None:
+        for _, port in list(self.processes):
+            self.stop(port)
+
+    def log(self, port: int) -> str:
+        return (self.workdir / f"daphne-{port}.log").read_text(errors="replace")
+
+
+def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer within {seconds} s")
+
+
+def server_set(workdir: Path, **env: str) -> ServerSet:
+    """Prepare a migrated file database in ``workdir``; extra env vars override settings."""
+    environment = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "CAPTIONS_VAR_DIR": str(workdir),
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "ALLOWED_HOSTS": "localhost,127.0.0.1",
+        **env,
+    }
+    servers = ServerSet(workdir, environment)
+    servers.manage("migrate", "--noinput")
+    return servers
