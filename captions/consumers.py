@@ -73,6 +73,7 @@ class PresenterConsumer(AsyncWebsocketConsumer):
         """Called when the socket closes: deliver what the engine still holds, then stop."""
         if self.counts_task:
             self.counts_task.cancel()
+            await asyncio.gather(self.counts_task, return_exceptions=True)
         if self.event is None or not self._joined():
             return
         await self.channel_layer.group_discard(presenter_group(self.event.id), self.channel_name)
