@@ -85,7 +85,9 @@ PRESENTER_COMMANDS = {"start", "pause", "stop", "preview", "ping"}
 def parse_control(text: str) -> dict[str, Any]:
     """Validate a presenter's JSON control message and return it."""
     if len(text.encode()) > MAX_CONTROL_MESSAGE:
-        raise ControlError("message_too_large", f"control messages are at most {MAX_CONTROL_MESSAGE} bytes")
+        raise ControlError(
+            "message_too_large", f"control messages are at most {MAX_CONTROL_MESSAGE} bytes"
+        )
     try:
         message = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -25,8 +25,10 @@ def _clean_test_keys():
     import redis
 
     client = redis.Redis.from_url(settings.REDIS_URL)
-    for pattern in (settings.CAPTIONS_REDIS_PREFIX + ":*",
-                    settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi") + "*"):
+    for pattern in (
+        settings.CAPTIONS_REDIS_PREFIX + ":*",
+        settings.CHANNEL_LAYERS["default"]["CONFIG"].get("prefix", "asgi") + "*",
+    ):
         for name in client.scan_iter(match=pattern, count=1000):
             client.delete(name)
 

@@ -34,7 +34,11 @@ def tone(seconds: float, amplitude: int = 8000, frequency: float = 220.0) -> byt
     """A sine tone as PCM16: "speech" to this engine."""
     count = int(seconds * SAMPLE_RATE)
     samples = array.array(
-        "h", (int(amplitude * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE)) for n in range(count))
+        "h",
+        (
+            int(amplitude * math.sin(2 * math.pi * frequency * n / SAMPLE_RATE))
+            for n in range(count)
+        ),
     )
     return samples.tobytes()
 

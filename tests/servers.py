@@ -31,8 +31,12 @@ class ServerSet:
     def manage(self, *args: str) -> str:
         """Run a manage.py command against this set's database and return its output."""
         done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
-            capture_output=True, text=True, timeout=120,
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if done.returncode:
             raise RuntimeError(f"manage.py {args} failed: {done.stderr}")
@@ -46,9 +50,20 @@ class ServerSet:
         port = port or free_port()
         log = open(self.workdir / f"daphne-{port}.log", "ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-             "presenter_site.asgi:application"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "presenter_site.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.processes.append((process, port))
         wait_for_http(f"http://127.0.0.1:{port}/healthz", process)

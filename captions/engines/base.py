@@ -125,8 +125,8 @@ class EngineSession(abc.ABC):
     async def close(self) -> None:
         """Abort at once, releasing resources. Safe to call more than once."""
 
-    async def set_speech_languages(self, languages: frozenset[str]) -> None:
-        """Called when the set of languages with listening listeners changes."""
+    async def set_speech_languages(self, languages: frozenset[str]) -> None:  # noqa: B027
+        """Called when the set of languages with listening listeners changes (optional)."""
 
 
 class Engine(abc.ABC):

@@ -27,7 +27,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--port", type=int, default=8000)
-        parser.add_argument("--host", default="", help="host name for the URLs (default: LAN address)")
+        parser.add_argument(
+            "--host", default="", help="host name for the URLs (default: LAN address)"
+        )
         parser.add_argument("--source", default="en")
 
     def handle(self, *args, port: int, host: str, source: str, **options) -> None:
@@ -44,4 +46,6 @@ class Command(BaseCommand):
         self.stdout.write(f"Event: {event.title} ({languages})")
         self.stdout.write(f"Presenter: {local}/e/{event.slug}/present/?key={event.presenter_key}")
         self.stdout.write(f"Audience:  {base}/e/{event.slug}/")
-        self.stdout.write(f"Organizer panel: {local}/admin/ (create a login: manage.py createsuperuser)")
+        self.stdout.write(
+            f"Organizer panel: {local}/admin/ (create a login: manage.py createsuperuser)"
+        )
