@@ -10,7 +10,8 @@ SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
 APT_PACKAGES=(redis-server espeak-ng sox ffmpeg apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en)
-if [ "$MODE" = "test" ]; then APT_PACKAGES+=(chromium); fi
+# libssl3, libasound2, libuuid1 and ca-certificates: the Azure Speech SDK's native library.
+if [ "$MODE" = "test" ]; then APT_PACKAGES+=(chromium libssl3 libasound2 libuuid1 ca-certificates); fi
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -13,8 +13,11 @@ from captions.engines import usp
 
 pytestmark = pytest.mark.timeout(60)
 
-TOKEN = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
-                min_size=1, max_size=20)
+TOKEN = st.text(
+    alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.",
+    min_size=1,
+    max_size=20,
+)
 VALUE = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=40)
 HEADERS = st.dictionaries(TOKEN.filter(lambda n: n.lower() != "path"), VALUE, max_size=5).filter(
     lambda h: len({n.lower() for n in h}) == len(h)
@@ -22,8 +25,10 @@ HEADERS = st.dictionaries(TOKEN.filter(lambda n: n.lower() != "path"), VALUE, ma
 
 
 def test_a_text_message_from_the_native_sdk_parses_into_path_headers_and_json():
-    raw = ("X-Timestamp:2026-11-24T21:54:30.446Z\r\nPath:speech.context\r\n"
-           "X-RequestId:ea350c50d2d348f3a34a43d59519c177\r\n\r\n{\"a\":1}")
+    raw = (
+        "X-Timestamp:2026-11-24T21:54:30.446Z\r\nPath:speech.context\r\n"
+        'X-RequestId:ea350c50d2d348f3a34a43d59519c177\r\n\r\n{"a":1}'
+    )
     message = usp.parse(raw)
     assert message.path == "speech.context"
     assert message.request_id == "ea350c50d2d348f3a34a43d59519c177"

@@ -126,7 +126,9 @@ def build_text(path: str, body: str = "", headers: Mapping[str, str] | None = No
     return _header_block(path, headers) + CRLF + body
 
 
-def build_binary(path: str, payload: bytes = b"", headers: Mapping[str, str] | None = None) -> bytes:
+def build_binary(
+    path: str, payload: bytes = b"", headers: Mapping[str, str] | None = None
+) -> bytes:
     """Build a binary frame around ``payload``."""
     block = _header_block(path, headers)
     try:
