@@ -75,7 +75,10 @@ class Fault:
     """Misbehave on one connection, once ``after_finals`` finals and ``after_partials`` more
     partials have been sent (or, with ``at_context``, as soon as a context arrives)."""
 
-    kind: str  # "drop" (abort TCP) | "close" (close frame with code and reason)
+    # "drop": abort the TCP connection; "close": a close frame with code and reason;
+    # "end_turn": end the turn early (speech.endDetected, turn.end), as the service may;
+    # "status": a final with RecognitionStatus ``reason`` (e.g. "Error", "BadRequest").
+    kind: str
     code: int = 1011
     reason: str = "service error"
     after_finals: int = 0
@@ -247,6 +250,7 @@ class _Session:
         self.server, self.ws, self.record, self.fault = server, ws, record, fault
         self.turn: Turn | None = None
         self.partials_since_final = 0
+        self.ended_requests: set[str] = set()  # audio may still be in flight for these
 
     def violation(self, text: str) -> None:
         self.server.errors.append(text)
@@ -295,9 +299,12 @@ class _Session:
         return offset
 
     async def _audio(self, message: usp.Message) -> None:
+        if message.request_id in self.ended_requests:
+            return  # in flight when the service ended that turn; the service ignores it
         turn = self.turn
         if turn is None or message.request_id != turn.request_id:
-            self.violation("audio outside a turn or with another X-RequestId")
+            if message.request_id not in self.ended_requests:
+                self.violation("audio outside a turn or with another X-RequestId")
             return
         assert isinstance(message.body, bytes)
         if not turn.header_seen:
@@ -408,6 +415,14 @@ class _Session:
         assert fault is not None
         if fault.kind == "drop":
             self.ws.transport.abort()
+        elif fault.kind == "end_turn" and self.turn is not None:
+            self.turn.ended = True
+            self.ended_requests.add(self.turn.request_id)
+            await self.send("speech.endDetected", {"Offset": self.turn.recognizer.samples * 625})
+            await self.send("turn.end", {})
+        elif fault.kind == "status" and self.turn is not None:
+            body = {"RecognitionStatus": fault.reason, "Offset": 0, "Duration": 0}
+            await self.send("translation.phrase", {**body, "FailureReason": "scripted failure"})
         else:
             await self.ws.close(fault.code, fault.reason)
 

@@ -159,3 +159,25 @@ async def test_the_sdk_retries_after_close_1011_and_finishes():
         run = await asyncio.to_thread(recognize, server.url, say("hello") + say("keynote"))
     assert [text for text, *_ in run.recognized] == ["hello", "keynote"]
     assert len(server.connections) == 2
+
+
+async def test_when_the_service_ends_a_turn_early_the_sdk_opens_a_new_one_and_resends_the_rest():
+    first, second, third = (
+        say("hello", "everyone"),
+        say(*"welcome to the keynote".split()),
+        say("you"),
+    )
+    async with AzureTestServer() as server:
+        server.faults.append(Fault("end_turn", after_finals=1, after_partials=1))
+        run = await asyncio.to_thread(recognize, server.url, first + second + third)
+    assert server.errors == []
+    assert [(text, offset) for text, _, offset, _ in run.recognized] == [
+        ("hello everyone", 0),
+        ("welcome to the keynote", 10_200_000),
+        ("you", 25_600_000),
+    ]
+    assert len(server.connections) == 1
+    assert [set(context) >= {"continuation"} for context in server.connections[0].contexts] == [
+        False,
+        True,
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
@@ -199,6 +200,35 @@ async def test_changing_speech_languages_reconnects_with_the_new_voice_and_loses
     assert not any(isinstance(r, EngineNotice) for r in rest)
 
 
+async def test_when_the_service_ends_a_turn_early_a_new_turn_resumes_on_the_same_connection():
+    async with AzureTestServer() as server:
+        server.faults.append(Fault("end_turn", after_finals=1, after_partials=1))
+        results = await run_session(engine_for(server), say(*FIRST) + say(*SECOND) + say("you"))
+    assert server.errors == []
+    assert [(r.source_text, r.start) for r in finals(results)] == [
+        ("hello everyone", 0.0),
+        ("welcome to the keynote", 1.02),
+        ("you", 2.56),
+    ]
+    assert len(server.connections) == 1 and len(server.connections[0].contexts) == 2
+
+
+async def test_a_recognition_error_status_is_retried_on_a_new_connection():
+    async with AzureTestServer() as server:
+        server.faults.append(Fault("status", reason="Error", after_finals=1))
+        results = await run_session(engine_for(server), say(*FIRST) + say(*SECOND))
+    assert [r.source_text for r in finals(results)] == ["hello everyone", "welcome to the keynote"]
+    assert len(server.connections) == 2
+
+
+async def test_a_forbidden_status_is_a_permanent_error():
+    async with AzureTestServer() as server:
+        server.faults.append(Fault("status", reason="Forbidden", after_finals=1))
+        with pytest.raises(EngineError, match="Forbidden") as caught:
+            await run_session(engine_for(server), say(*FIRST) + say(*SECOND))
+    assert caught.value.permanent
+
+
 def test_the_engine_refuses_to_start_without_a_key_or_token(monkeypatch, settings):
     for name in ("AZURE_SPEECH_KEY", "AZURE_SPEECH_TOKEN"):
         monkeypatch.delenv(name, raising=False)
@@ -241,11 +271,18 @@ def reply(proto, path: str, body: str) -> None:
 
 def test_the_v2_translation_response_shape_is_parsed_too():
     proto = protocol()
-    reply(proto, "translation.response", '{"SpeechHypothesis":{"Text":"hi","Offset":0,'
-          '"Duration":5},"Translations":[{"Language":"zh-Hans","DisplayText":"你好"}]}')  # fmt: skip
-    reply(proto, "translation.response", '{"SpeechPhrase":{"RecognitionStatus":"Success",'
-          '"DisplayText":"Hi.","Offset":0,"Duration":5000000},"TranslationStatus":"Success",'
-          '"Translations":[{"Language":"de","DisplayText":"Hallo."}]}')  # fmt: skip
+    hypothesis = {
+        "SpeechHypothesis": {"Text": "hi", "Offset": 0, "Duration": 5},
+        "Translations": [{"Language": "zh-Hans", "DisplayText": "你好"}],
+    }
+    phrase = {
+        "SpeechPhrase": {"RecognitionStatus": "Success", "DisplayText": "Hi.", "Offset": 0,
+                         "Duration": 5_000_000},
+        "TranslationStatus": "Success",
+        "Translations": [{"Language": "de", "DisplayText": "Hallo."}],
+    }  # fmt: skip
+    reply(proto, "translation.response", json.dumps(hypothesis))
+    reply(proto, "translation.response", json.dumps(phrase))
     partial, final = proto.events_received()
     assert (partial.source_text, dict(partial.translations)) == ("hi", {"zh": "你好"})
     assert (final.source_text, dict(final.translations), final.end) == (

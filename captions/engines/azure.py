@@ -57,6 +57,7 @@ logger = logging.getLogger(__name__)
 
 PERMANENT_CLOSE_CODES = {1002: "protocol error", 1003: "unsupported data", 1007: "bad request"}
 AUTH_STATUSES = {401, 403}
+HEALTHY_SECONDS = 30.0  # a connection that lived this long resets the retry count
 
 
 class AzureConfigError(EngineError, ImproperlyConfigured):
@@ -277,14 +278,15 @@ class AzureSession(EngineSession):
 
     async def _run(self) -> None:
         attempts = 0
+        loop = asyncio.get_running_loop()
         while not self._closed:
-            acked_before = self.protocol.acked_ticks
+            acked_before, opened = self.protocol.acked_ticks, loop.time()
             failure = await self._connect_and_serve()
             if self.protocol.finished:
                 self.queue.put_nowait(_DONE)
                 return
-            if self.protocol.acked_ticks > acked_before:
-                attempts = 0  # the service made progress: this is a fresh run of trouble
+            if self.protocol.acked_ticks > acked_before or loop.time() - opened > HEALTHY_SECONDS:
+                attempts = 0  # that connection worked for a while: a fresh run of trouble
             if failure is None:
                 continue  # a planned reconnect (new voice)
             if failure.permanent:
@@ -362,7 +364,9 @@ class AzureSession(EngineSession):
                 if event.finished:
                     return False
             elif isinstance(event, ServiceFailure):
-                self._failure = EngineError(f"Azure Speech error: {event.detail}", permanent=False)
+                self._failure = EngineError(
+                    f"Azure Speech error: {event.detail}", permanent=event.permanent
+                )
                 return False
             else:
                 await self.queue.put(event)

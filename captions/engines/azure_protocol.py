@@ -92,9 +92,16 @@ class TurnEnded:
 
 @dataclass(frozen=True)
 class ServiceFailure:
-    """The service reported an error inside a turn (retrying may help)."""
+    """The service reported an error inside a turn; ``permanent`` if retrying cannot help."""
 
     detail: str
+    permanent: bool = False
+
+
+# RecognitionStatus values that fail the turn, and whether retrying can help
+# (EnumTranslation.ts: Error and TooManyRequests are service trouble, BadRequest
+# and Forbidden - e.g. a free tier out of quota - are not).
+FAILURE_STATUSES = {"Error": False, "TooManyRequests": False, "BadRequest": True, "Forbidden": True}
 
 
 ProtocolEvent = CaptionResult | SpeechResult | TurnEnded | ServiceFailure
@@ -276,10 +283,9 @@ class TranslationProtocol:
     def _phrase(self, phrase: dict[str, Any], translation: Any) -> None:
         status = str(phrase.get("RecognitionStatus", "Success"))
         start, end = self._span(phrase)
-        if status == "Error":
-            self._events.append(
-                ServiceFailure(str(phrase.get("FailureReason") or "recognition error"))
-            )
+        if status in FAILURE_STATUSES:
+            reason = phrase.get("FailureReason") or "recognition failed"
+            self._events.append(ServiceFailure(f"{status}: {reason}", FAILURE_STATUSES[status]))
             return
         duplicate = (end <= self.acked_ticks and end > start) or start in self._reported
         self._acknowledge(end)
