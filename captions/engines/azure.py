@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from . import usp
 from .azure_languages import (
     DEFAULT_VOICES,
+    SOURCE_LOCALES,
     TARGET_CODES,
     same_language,
     source_locale,
@@ -162,7 +163,10 @@ class AzureEngine(Engine):
         return LanguageSupport(sources=supported_pairs(), speech=speech)
 
     async def start_session(self, config: SessionConfig) -> AzureSession:
-        """Start connecting in the background; failures surface from ``results()``."""
+        """Start connecting in the background; connection failures surface from ``results()``."""
+        source = config.source_language
+        if source not in SOURCE_LOCALES and source.split("-")[0] not in SOURCE_LOCALES:
+            raise EngineError(f"Azure speech translation does not hear {source!r}", permanent=True)
         return AzureSession(self.options, config)
 
 
