@@ -1,0 +1,121 @@
+"""Transcripts of stored finals as plain text, SubRip (SRT) and WebVTT. Pure functions, no I/O."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+LINE_LENGTH = 42  # characters per subtitle line, the usual broadcast limit
+MIN_CUE_SECONDS = 0.5  # a cue shorter than this cannot be read
+
+
+class Final(Protocol):
+    """What a transcript needs of a stored caption (``captions.models.Caption`` fits)."""
+
+    seq: int
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: an utterance's text and when it is shown, on one event-wide clock."""
+
+    index: int
+    start: float
+    end: float
+    text: str
+
+
+FORMATS = {
+    "txt": ("text/plain; charset=utf-8", "txt"),
+    "srt": ("application/x-subrip; charset=utf-8", "srt"),
+    "vtt": ("text/vtt; charset=utf-8", "vtt"),
+}
+
+
+def cues(finals: Iterable[Final]) -> list[Cue]:
+    """Number the non-empty finals in order and put their times on one rising clock.
+
+    Each engine session counts time from its own start, so after a pause (or a
+    presenter reconnecting) times restart near zero; such a session is shifted to
+    begin where the previous one ended.
+    """
+    result: list[Cue] = []
+    offset = 0.0
+    last_start = last_end = 0.0
+    for final in sorted(finals, key=lambda f: f.seq):
+        text = " ".join(final.text.split())
+        if not text:
+            continue
+        if final.start + offset < last_start:  # a new session: its clock restarted
+            offset = last_end - final.start
+        start = max(final.start + offset, last_end if result else 0.0)
+        end = max(final.end + offset, start + MIN_CUE_SECONDS)
+        result.append(Cue(len(result) + 1, start, end, text))
+        last_start, last_end = final.start + offset, end
+    return result
+
+
+def timestamp(seconds: float, *, separator: str) -> str:
+    """``HH:MM:SS<separator>mmm``: "," for SRT, "." for WebVTT."""
+    millis = max(0, round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+def wrap(text: str, width: int = LINE_LENGTH) -> list[str]:
+    """Break a caption into subtitle lines of at most ``width`` characters where possible."""
+    return textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False) or [""]
+
+
+def to_txt(finals: Iterable[Final]) -> str:
+    """One paragraph per utterance."""
+    return "".join(f"{cue.text}\n\n" for cue in cues(finals))
+
+
+def to_srt(finals: Iterable[Final]) -> str:
+    """SubRip subtitles."""
+    blocks = [
+        f"{cue.index}\n"
+        f"{timestamp(cue.start, separator=',')} --> {timestamp(cue.end, separator=',')}\n"
+        + "\n".join(wrap(cue.text))
+        + "\n"
+        for cue in cues(finals)
+    ]
+    return "\n".join(blocks)
+
+
+def vtt_escape(text: str) -> str:
+    """Cue text is markup in WebVTT: escape it so captions stay text ("-->" included)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def to_vtt(finals: Iterable[Final]) -> str:
+    """WebVTT subtitles, for the HTML <track> element and most players."""
+    blocks = [
+        f"{cue.index}\n"
+        f"{timestamp(cue.start, separator='.')} --> {timestamp(cue.end, separator='.')}\n"
+        + "\n".join(vtt_escape(line) for line in wrap(cue.text))
+        + "\n"
+        for cue in cues(finals)
+    ]
+    return "\n".join(["WEBVTT\n", *blocks])
+
+
+def render(finals: Sequence[Final], fmt: str) -> str:
+    """The transcript in format ``fmt`` ("txt", "srt" or "vtt")."""
+    renderers = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt}
+    if fmt not in renderers:
+        raise ValueError(f"unknown transcript format {fmt!r}")
+    return renderers[fmt](finals)
+
+
+def filename(slug: str, language: str, fmt: str) -> str:
+    """The download's file name, e.g. ``h22bqd-es.srt``."""
+    return f"{slug}-{language}.{FORMATS[fmt][1]}"
