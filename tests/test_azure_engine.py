@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 import pytest
 
-from captions.engines import azure_protocol
 from captions.engines.azure import AzureConfigError, AzureEngine
 from captions.engines.base import (
     CaptionResult,
@@ -252,69 +250,3 @@ def test_the_engine_reads_its_configuration_from_settings(settings):
 def test_a_malformed_voice_list_fails_loudly():
     with pytest.raises(AzureConfigError, match="AZURE_SPEECH_VOICES"):
         AzureEngine(key="k", region="westeurope", voices="de-DE-KatjaNeural")
-
-
-# The protocol core on its own: messages in, results out, no network.
-
-
-def protocol() -> azure_protocol.TranslationProtocol:
-    settings = azure_protocol.TranslationSettings("en-US", {"de": "de", "zh-Hans": "zh"})
-    proto = azure_protocol.TranslationProtocol(settings)
-    proto.connection_made()
-    proto.data_to_send()
-    return proto
-
-
-def reply(proto, path: str, body: str) -> None:
-    proto.receive(f"Path:{path}\r\nX-RequestId:{proto.request_id}\r\n\r\n{body}")
-
-
-def test_the_v2_translation_response_shape_is_parsed_too():
-    proto = protocol()
-    hypothesis = {
-        "SpeechHypothesis": {"Text": "hi", "Offset": 0, "Duration": 5},
-        "Translations": [{"Language": "zh-Hans", "DisplayText": "你好"}],
-    }
-    phrase = {
-        "SpeechPhrase": {"RecognitionStatus": "Success", "DisplayText": "Hi.", "Offset": 0,
-                         "Duration": 5_000_000},
-        "TranslationStatus": "Success",
-        "Translations": [{"Language": "de", "DisplayText": "Hallo."}],
-    }  # fmt: skip
-    reply(proto, "translation.response", json.dumps(hypothesis))
-    reply(proto, "translation.response", json.dumps(phrase))
-    partial, final = proto.events_received()
-    assert (partial.source_text, dict(partial.translations)) == ("hi", {"zh": "你好"})
-    assert (final.source_text, dict(final.translations), final.end) == (
-        "Hi.",
-        {"de": "Hallo."},
-        0.5,
-    )
-
-
-def test_a_final_repeated_by_the_service_is_reported_once():
-    proto = protocol()
-    body = '{"RecognitionStatus":"Success","Text":"hi","Offset":100,"Duration":5000000}'
-    reply(proto, "translation.phrase", body)
-    reply(proto, "translation.phrase", body)
-    assert len(proto.events_received()) == 1
-
-
-def test_messages_for_an_earlier_request_are_ignored():
-    proto = protocol()
-    proto.receive('Path:translation.hypothesis\r\nX-RequestId:0ld\r\n\r\n{"Text":"x"}')
-    assert proto.events_received() == []
-
-
-def test_audio_is_rechunked_into_100_ms_messages_and_kept_until_a_final_covers_it():
-    proto = protocol()
-    proto.send_audio(bytes(5000))
-    proto.send_audio(bytes(5000))
-    sizes = [len(azure_protocol.usp.parse(m).body) for m in proto.data_to_send()]
-    assert sizes == [3200, 3200, 3200]
-    reply(proto, "translation.phrase", '{"RecognitionStatus":"Success","Text":"a","Offset":0,'
-          '"Duration":2000000}')  # fmt: skip
-    assert proto.buffer_start == 6400 and len(proto.buffer) == 3200
-    proto.send_end()
-    sizes = [len(azure_protocol.usp.parse(m).body) for m in proto.data_to_send()]
-    assert sizes == [400, 0]

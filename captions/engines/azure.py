@@ -15,7 +15,7 @@ import logging
 import os
 import random
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 PERMANENT_CLOSE_CODES = {1002: "protocol error", 1003: "unsupported data", 1007: "bad request"}
 AUTH_STATUSES = {401, 403}
+PROFANITY_OPTIONS = frozenset({"masked", "removed", "raw"})
 HEALTHY_SECONDS = 30.0  # a connection that lived this long resets the retry count
 
 
@@ -206,9 +207,7 @@ def translation_settings(
         source_locale=source_locale(config.source_language),
         targets=targets,
         phrases=tuple(config.phrases),
-        profanity=config.profanity
-        if config.profanity in {"masked", "removed", "raw"}
-        else "masked",
+        profanity=config.profanity if config.profanity in PROFANITY_OPTIONS else "masked",
         voice_language=voice_language,
         voice=voice,
     )
@@ -272,7 +271,7 @@ class AzureSession(EngineSession):
         settings = translation_settings(self.config, languages, self.options.voices)
         if settings == self.protocol.settings:
             return
-        self.protocol.settings = replace(settings)
+        self.protocol.settings = settings
         if self.protocol.in_utterance:
             self._restart_after_final = True
         else:
@@ -281,6 +280,14 @@ class AzureSession(EngineSession):
     # The connection loop.
 
     async def _run(self) -> None:
+        try:
+            await self._connect_until_done()
+        except Exception as exc:  # a bug must end results(), not leave it waiting forever
+            logger.exception("Azure session failed")
+            self.queue.put_nowait(EngineError(f"Azure session failed: {exc!r}", permanent=False))
+
+    async def _connect_until_done(self) -> None:
+        """Connect, serve, and reconnect with backoff until finished or failed for good."""
         attempts = 0
         loop = asyncio.get_running_loop()
         while not self._closed:

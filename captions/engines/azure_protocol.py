@@ -184,10 +184,12 @@ class TranslationProtocol:
             }
         context["audio"] = {"streams": {STREAM_ID: None}}
         if self.service_tag is not None:
-            # As the native SDK sends it (the offset as a string; the JS SDK sends a number).
+            # Where the re-sent audio starts, as the native SDK sends it (a string;
+            # the JS SDK sends a number and adds an empty "token").
+            resume = bytes_to_ticks(self.buffer_start)
             context["continuation"] = {
                 "previousServiceTag": self.service_tag,
-                "audio": {"streams": {STREAM_ID: {"offset": str(self.acked_ticks)}}},
+                "audio": {"streams": {STREAM_ID: {"offset": str(resume)}}},
             }
         return context
 
@@ -334,7 +336,7 @@ class TranslationProtocol:
         """Session-absolute start and end ticks of a result (the service counts per turn)."""
         try:
             offset, duration = int(body.get("Offset", 0)), int(body.get("Duration", 0))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise usp.FramingError("Offset and Duration must be integers") from None
         start = bytes_to_ticks(self.turn_base) + offset
         return start, start + max(duration, 0)
