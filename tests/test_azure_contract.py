@@ -33,7 +33,14 @@ class SdkRun:
     canceled: list[tuple[Any, Any, str]] = field(default_factory=list)
 
 
-def recognize(url: str, audio: bytes, key: str = "test-key", voice: str | None = None) -> SdkRun:
+def recognize(
+    url: str,
+    audio: bytes,
+    key: str = "test-key",
+    voice: str | None = None,
+    phrases: tuple[str, ...] = (),
+    profanity: Any = None,
+) -> SdkRun:
     """Push ``audio`` through the SDK's TranslationRecognizer against ``url``."""
     config = speechsdk.translation.SpeechTranslationConfig(endpoint=url, subscription=key)
     config.speech_recognition_language = "en-US"
@@ -41,10 +48,16 @@ def recognize(url: str, audio: bytes, key: str = "test-key", voice: str | None =
         config.add_target_language(language)
     if voice:
         config.voice_name = voice
+    if profanity is not None:
+        config.set_profanity(profanity)
     stream = speechsdk.audio.PushAudioInputStream()
     recognizer = speechsdk.translation.TranslationRecognizer(
         translation_config=config, audio_config=speechsdk.audio.AudioConfig(stream=stream)
     )
+    if phrases:
+        phrase_list = speechsdk.PhraseListGrammar.from_recognizer(recognizer)
+        for phrase in phrases:
+            phrase_list.addPhrase(phrase)
     run, stopped = SdkRun(), threading.Event()
 
     def on_recognizing(e: Any) -> None:
@@ -181,3 +194,46 @@ async def test_when_the_service_ends_a_turn_early_the_sdk_opens_a_new_one_and_re
         False,
         True,
     ]
+
+
+async def run_engine(url: str, audio: bytes, **config: Any) -> None:
+    from captions.engines.azure import AzureEngine
+    from captions.engines.base import SessionConfig
+
+    engine = AzureEngine(key="test-key", endpoint=url, backoff=0.01)
+    cfg = SessionConfig(source_language="en", target_languages=TARGETS, **config)
+    session = await engine.start_session(cfg)
+    try:
+        await session.send_audio(audio)
+        await session.finish()
+        _ = [result async for result in session.results()]
+    finally:
+        await session.close()
+
+
+async def test_the_engine_sends_the_same_query_context_and_continuation_as_the_sdk():
+    audio = say("hello", "everyone") + say("welcome", "to", "contoso")
+    options = {"phrases": ("Contoso",), "profanity": "removed",
+               "speech_languages": frozenset({"de"})}  # fmt: skip
+    async with AzureTestServer() as sdk_server, AzureTestServer() as engine_server:
+        for server in (sdk_server, engine_server):
+            server.faults.append(Fault("drop", after_finals=1, after_partials=1))
+        await asyncio.to_thread(
+            recognize,
+            sdk_server.url,
+            audio,
+            voice="de-DE-KatjaNeural",
+            phrases=("Contoso",),
+            profanity=speechsdk.ProfanityOption.Removed,
+        )
+        await run_engine(engine_server.url, audio, **options)
+    assert sdk_server.errors == engine_server.errors == []
+    sdk, engine = sdk_server.connections, engine_server.connections
+    assert sorted(engine[0].query.items()) == sorted(sdk[0].query.items())
+    assert engine[0].contexts[0] == sdk[0].contexts[0]
+    assert engine[1].contexts[0]["continuation"] == {
+        **sdk[1].contexts[0]["continuation"],
+        "previousServiceTag": engine_server.continuations[0][0],
+    }
+    assert engine_server.continuations[0][1:] == sdk_server.continuations[0][1:]
+    assert bytes(engine[1].audio) == bytes(sdk[1].audio)
