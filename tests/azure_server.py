@@ -77,7 +77,8 @@ class Fault:
 
     # "drop": abort the TCP connection; "close": a close frame with code and reason;
     # "end_turn": end the turn early (speech.endDetected, turn.end), as the service may;
-    # "status": a final with RecognitionStatus ``reason`` (e.g. "Error", "BadRequest").
+    # "status": a final with RecognitionStatus ``reason`` (e.g. "Error", "BadRequest");
+    # "mute" (with at_context): accept the connection but never answer.
     kind: str
     code: int = 1011
     reason: str = "service error"
@@ -279,7 +280,8 @@ class _Session:
         context = message.json()
         self.record.contexts.append(context)
         if self.fault and self.fault.at_context:
-            await self._misbehave()
+            if self.fault.kind != "mute":  # "mute": never answer, as a hung service
+                await self._misbehave()
             return
         base = self._continuation(context.get("continuation"))
         self.turn = Turn(message.request_id, context, uuid.uuid4().hex, base)

@@ -227,6 +227,16 @@ async def test_a_forbidden_status_is_a_permanent_error():
     assert caught.value.permanent
 
 
+async def test_a_service_that_never_starts_the_turn_is_left_for_a_new_connection():
+    async with AzureTestServer() as server:
+        server.faults.append(Fault("mute", at_context=True))
+        results = await run_session(engine_for(server, open_timeout=0.3), say(*FIRST))
+    assert [r.source_text for r in finals(results)] == ["hello everyone"]
+    notices = [r for r in results if isinstance(r, EngineNotice)]
+    assert "did not answer within 0.3s" in notices[0].detail
+    assert len(server.connections) == 2
+
+
 def test_the_engine_refuses_to_start_without_a_key_or_token(monkeypatch, settings):
     for name in ("AZURE_SPEECH_KEY", "AZURE_SPEECH_TOKEN"):
         monkeypatch.delenv(name, raising=False)

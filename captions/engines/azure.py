@@ -350,11 +350,17 @@ class AzureSession(EngineSession):
         self.protocol.connection_made()
         try:
             await self._flush()
-            async for data in ws:
-                if not await self._receive(data):
-                    break
+            # A service that accepts but never starts the turn would hold the audio forever.
+            first = await asyncio.wait_for(ws.recv(), self.options.open_timeout)
+            if await self._receive(first):
+                async for data in ws:
+                    if not await self._receive(data):
+                        break
         except ConnectionClosed:
             pass
+        except TimeoutError:
+            wait = self.options.open_timeout
+            return EngineError(f"Azure Speech did not answer within {wait:g}s", permanent=False)
         except usp.FramingError as exc:
             return EngineError(f"Azure sent a malformed message: {exc}", permanent=False)
         finally:
