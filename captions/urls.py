@@ -13,5 +13,11 @@ urlpatterns = [
     path("e/<slug:slug>/qr.svg", views.qr_code_svg, name="qr-svg"),
     path("e/<slug:slug>/qr.png", views.qr_code_png, name="qr-png"),
     path("e/<slug:slug>/speech/<str:language>/<int:seq>", views.speech_clip, name="speech"),
+    path("e/<slug:slug>/card/", views.join_card, name="join-card"),
+    path(
+        "e/<slug:slug>/transcript/<str:language>.<str:fmt>",
+        views.transcript,
+        name="transcript",
+    ),
     path("healthz", views.healthz, name="healthz"),
 ]

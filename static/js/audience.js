@@ -1,0 +1,401 @@
+// Audience page: live captions in one language, with history, reconnection without gaps,
+// optional original text, optional speech, and reading comfort settings.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const S = config.strings;
+  const STORE = "live-captions.";
+  const FATAL_CLOSES = new Set([4004, 4005]);
+  const SPEECH_WAIT_MS = 2500; // how long a final waits for the engine's speech before the browser speaks
+  const FONT_STEPS = [0.9, 1.1, 1.3, 1.6, 2, 2.5, 3.2];
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    state: $("state"), language: $("language"), smaller: $("smaller"), bigger: $("bigger"),
+    theme: $("theme"), original: $("original"), listen: $("listen"), captions: $("captions"),
+    empty: $("empty"), backToLive: $("back-to-live"), announcer: $("announcer"), audio: $("speech"),
+  };
+
+  const store = {
+    get(name, fallback) {
+      try {
+        const value = localStorage.getItem(STORE + name);
+        return value === null ? fallback : value;
+      } catch (err) {
+        return fallback;
+      }
+    },
+    set(name, value) {
+      try {
+        localStorage.setItem(STORE + name, String(value));
+      } catch (err) {
+        /* private mode: settings last for this page only */
+      }
+    },
+  };
+
+  // A remembered language wins over the browser's, unless the link chose one (?lang=).
+  const remembered = store.get("lang", "");
+  if (!config.langFromUrl && remembered && remembered !== config.language && config.languages.includes(remembered)) {
+    const url = new URL(location.href);
+    url.searchParams.set("lang", remembered);
+    location.replace(url.toString());
+    return;
+  }
+  store.set("lang", config.language);
+
+  const state = {
+    socket: null,
+    attempt: 0,
+    fatal: false,
+    reconnectTimer: null,
+    lastFinal: null, // seq of the newest final held: resume point after a drop
+    inHistory: true,
+    eventStatus: null,
+    connection: "connecting",
+    autoScroll: true,
+    speechQueue: [],
+    speechPlaying: false,
+    engineSpeaks: false, // the engine sent speech for this language at least once
+    spoken: new Set(),
+    wakeLock: null,
+  };
+
+  // ---- settings -------------------------------------------------------------------
+
+  function applyFont(step) {
+    const index = Math.max(0, Math.min(FONT_STEPS.length - 1, step));
+    document.documentElement.style.setProperty("--caption-size", FONT_STEPS[index] + "rem");
+    store.set("font", index);
+    return index;
+  }
+
+  function applyTheme(theme) {
+    document.documentElement.dataset.theme = theme;
+    ui.theme.value = theme;
+    store.set("theme", theme);
+  }
+
+  let fontStep = applyFont(Number(store.get("font", 3)));
+  const prefersDark = window.matchMedia && matchMedia("(prefers-color-scheme: dark)").matches;
+  applyTheme(store.get("theme", prefersDark ? "dark" : "light"));
+  const wantOriginal = () => Boolean(ui.original && ui.original.checked && config.language !== config.sourceLanguage);
+  if (ui.original) ui.original.checked = store.get("original", "0") === "1";
+  ui.listen.checked = store.get("listen", "0") === "1";
+  document.body.classList.toggle("show-original", wantOriginal());
+
+  // ---- connection -----------------------------------------------------------------
+
+  function socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const params = new URLSearchParams();
+    if (state.lastFinal !== null && !state.refetchHistory) params.set("after", String(state.lastFinal));
+    if (wantOriginal()) params.set("original", "1");
+    if (ui.listen.checked) params.set("speech", "1");
+    const query = params.toString();
+    return `${scheme}//${location.host}/ws/events/${config.slug}/audience/${config.language}/${query ? "?" + query : ""}`;
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    setConnection(state.attempt ? "reconnecting" : "connecting");
+    const socket = new WebSocket(socketUrl());
+    state.refetchHistory = false;
+    state.socket = socket;
+    state.inHistory = true;
+    socket.onopen = () => {
+      state.attempt = 0;
+      setConnection("connected");
+    };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = (event) => onClose(socket, event);
+  }
+
+  function reconnectNow() {
+    const old = state.socket;
+    state.socket = null;
+    if (old) old.close();
+    connect();
+  }
+
+  function onClose(socket, event) {
+    if (socket !== state.socket) return; // replaced on purpose (a setting changed)
+    state.socket = null;
+    if (state.fatal || FATAL_CLOSES.has(event.code)) {
+      state.fatal = true;
+      setConnection("closed");
+      return;
+    }
+    setConnection("reconnecting");
+    const delay = Math.min(15000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
+    state.attempt += 1;
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "status":
+        setEventStatus(msg.status);
+        break;
+      case "caption":
+        showCaption(msg);
+        break;
+      case "history_end":
+        state.inHistory = false;
+        if (msg.last_seq !== null && msg.last_seq !== undefined) noteFinal(msg.last_seq);
+        scrollToLive(false);
+        break;
+      case "speech":
+        onSpeech(msg);
+        break;
+      case "error":
+        onError(msg);
+        break;
+      default:
+        console.warn("unknown message from the server", msg);
+    }
+  }
+
+  function onError(msg) {
+    switch (msg.code) {
+      case "language_not_offered":
+        state.fatal = true;
+        showProblem(S.not_offered);
+        break;
+      default:
+        console.warn("error from the server", msg);
+    }
+  }
+
+  // ---- states ---------------------------------------------------------------------
+
+  function setConnection(name) {
+    state.connection = name;
+    renderState();
+  }
+
+  function setEventStatus(status) {
+    state.eventStatus = status;
+    document.body.dataset.status = status;
+    renderState();
+    if (status === "live") holdWakeLock();
+    if (status === "ended") releaseWakeLock();
+  }
+
+  function renderState() {
+    let key = state.eventStatus || "connecting";
+    if (state.connection === "reconnecting") key = "reconnecting";
+    else if (state.connection === "connecting" && !state.eventStatus) key = "connecting";
+    if (state.fatal && state.problem) key = "problem";
+    ui.state.textContent = key === "problem" ? state.problem : S[key] || key;
+    ui.state.className = "state state-" + key;
+    ui.state.dataset.state = key;
+  }
+
+  function showProblem(text) {
+    state.problem = text;
+    renderState();
+  }
+
+  // ---- captions -------------------------------------------------------------------
+
+  function noteFinal(seq) {
+    if (state.lastFinal === null || seq > state.lastFinal) state.lastFinal = seq;
+  }
+
+  function captionElement(seq) {
+    return ui.captions.querySelector(`.caption[data-seq="${seq}"]`);
+  }
+
+  function newCaptionElement(seq) {
+    const line = document.createElement("p");
+    line.className = "caption partial";
+    line.dataset.seq = String(seq);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.lang = config.language;
+    const source = document.createElement("span");
+    source.className = "source";
+    source.lang = config.sourceLanguage;
+    line.append(text, source);
+    // Keep speaking order even if an utterance's first message arrives late.
+    const later = Array.from(ui.captions.querySelectorAll(".caption")).find((el) => Number(el.dataset.seq) > seq);
+    ui.captions.insertBefore(line, later || null);
+    if (ui.empty) ui.empty.hidden = true;
+    return line;
+  }
+
+  function showCaption(msg) {
+    let line = captionElement(msg.seq);
+    if (line && line.classList.contains("final")) {
+      // Already final: only fill in the original text when a history replay brings it.
+      if (msg.source_text) line.querySelector(".source").textContent = msg.source_text;
+      return;
+    }
+    if (msg.final) noteFinal(msg.seq);
+    if (msg.final && !msg.text) {
+      if (line) line.remove(); // a withdrawn partial that was not speech
+      return;
+    }
+    if (!line) line = newCaptionElement(msg.seq);
+    line.classList.toggle("partial", !msg.final);
+    line.classList.toggle("final", msg.final);
+    line.querySelector(".text").textContent = msg.text;
+    if (msg.source_text !== undefined) line.querySelector(".source").textContent = msg.source_text;
+    if (msg.final && !state.inHistory) onLiveFinal(msg);
+    scrollToLive(false);
+  }
+
+  function onLiveFinal(msg) {
+    ui.announcer.textContent = msg.text;
+    if (ui.listen.checked && !state.engineSpeaks) {
+      setTimeout(() => speakWithBrowser(msg.seq, msg.text), SPEECH_WAIT_MS);
+    }
+  }
+
+  // ---- scrolling ------------------------------------------------------------------
+
+  function atBottom() {
+    const box = ui.captions;
+    return box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+  }
+
+  function scrollToLive(force) {
+    if (force) state.autoScroll = true;
+    if (state.autoScroll) ui.captions.scrollTop = ui.captions.scrollHeight;
+    ui.backToLive.hidden = state.autoScroll;
+  }
+
+  ui.captions.addEventListener("scroll", () => {
+    state.autoScroll = atBottom();
+    ui.backToLive.hidden = state.autoScroll;
+  });
+  ui.backToLive.addEventListener("click", () => scrollToLive(true));
+
+  // ---- listening ------------------------------------------------------------------
+
+  function onSpeech(msg) {
+    state.engineSpeaks = true;
+    if (!ui.listen.checked || state.spoken.has(msg.seq)) return;
+    state.spoken.add(msg.seq);
+    state.speechQueue.push(msg.url);
+    playNext();
+  }
+
+  function playNext() {
+    if (state.speechPlaying || !state.speechQueue.length) return;
+    state.speechPlaying = true;
+    ui.audio.src = state.speechQueue.shift();
+    ui.audio.play().catch(() => {
+      state.speechPlaying = false;
+      showProblemOnce(S.tap_to_listen);
+    });
+  }
+
+  function showProblemOnce(text) {
+    ui.announcer.textContent = text;
+  }
+
+  ui.audio.addEventListener("ended", () => {
+    state.speechPlaying = false;
+    playNext();
+  });
+  ui.audio.addEventListener("error", () => {
+    state.speechPlaying = false;
+    playNext();
+  });
+
+  function speakWithBrowser(seq, text) {
+    if (state.engineSpeaks || state.spoken.has(seq) || !ui.listen.checked) return;
+    if (!("speechSynthesis" in window)) return;
+    state.spoken.add(seq);
+    const utterance = new SpeechSynthesisUtterance(text);
+    utterance.lang = config.language;
+    const voices = speechSynthesis.getVoices();
+    const base = config.language.split("-")[0];
+    const voice = voices.find((v) => v.lang === config.language) || voices.find((v) => v.lang.split("-")[0] === base);
+    if (voice) utterance.voice = voice;
+    else if (voices.length) showProblemOnce(S.listen_unavailable);
+    speechSynthesis.speak(utterance);
+  }
+
+  function unlockAudio() {
+    // Playing something inside the tap lets later clips play without one (iOS, Chrome).
+    ui.audio.src = silentWav();
+    ui.audio.play().catch(() => {});
+    if ("speechSynthesis" in window) speechSynthesis.cancel();
+  }
+
+  function silentWav() {
+    const samples = 160;
+    const bytes = new DataView(new ArrayBuffer(44 + samples * 2));
+    const text = (offset, s) => [...s].forEach((c, i) => bytes.setUint8(offset + i, c.charCodeAt(0)));
+    text(0, "RIFF");
+    bytes.setUint32(4, 36 + samples * 2, true);
+    text(8, "WAVEfmt ");
+    bytes.setUint32(16, 16, true);
+    bytes.setUint16(20, 1, true);
+    bytes.setUint16(22, 1, true);
+    bytes.setUint32(24, 16000, true);
+    bytes.setUint32(28, 32000, true);
+    bytes.setUint16(32, 2, true);
+    bytes.setUint16(34, 16, true);
+    text(36, "data");
+    bytes.setUint32(40, samples * 2, true);
+    return URL.createObjectURL(new Blob([bytes.buffer], { type: "audio/wav" }));
+  }
+
+  // ---- wake lock ------------------------------------------------------------------
+
+  async function holdWakeLock() {
+    if (!("wakeLock" in navigator) || state.wakeLock || document.visibilityState !== "visible") return;
+    try {
+      state.wakeLock = await navigator.wakeLock.request("screen");
+      state.wakeLock.addEventListener("release", () => (state.wakeLock = null));
+    } catch (err) {
+      state.wakeLock = null; // battery saver or not allowed: the screen may dim
+    }
+  }
+
+  function releaseWakeLock() {
+    if (state.wakeLock) state.wakeLock.release();
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && state.eventStatus === "live") holdWakeLock();
+  });
+
+  // ---- controls -------------------------------------------------------------------
+
+  ui.language.addEventListener("change", () => {
+    store.set("lang", ui.language.value);
+    const url = new URL(location.href);
+    url.searchParams.set("lang", ui.language.value);
+    location.assign(url.toString()); // re-rendered in the new language
+  });
+  ui.smaller.addEventListener("click", () => (fontStep = applyFont(fontStep - 1)));
+  ui.bigger.addEventListener("click", () => (fontStep = applyFont(fontStep + 1)));
+  ui.theme.addEventListener("change", () => applyTheme(ui.theme.value));
+  if (ui.original) {
+    ui.original.addEventListener("change", () => {
+      store.set("original", ui.original.checked ? "1" : "0");
+      document.body.classList.toggle("show-original", wantOriginal());
+      state.refetchHistory = wantOriginal(); // replayed history brings the originals too
+      reconnectNow();
+    });
+  }
+  ui.listen.addEventListener("change", () => {
+    store.set("listen", ui.listen.checked ? "1" : "0");
+    if (ui.listen.checked) unlockAudio();
+    else {
+      state.speechQueue = [];
+      ui.audio.pause();
+      state.speechPlaying = false;
+      if ("speechSynthesis" in window) speechSynthesis.cancel();
+    }
+    reconnectNow();
+  });
+
+  connect();
+})();

@@ -1,0 +1,92 @@
+// Display page: the newest captions of one language, two big lines, for a projector or OBS.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const S = config.strings;
+  const FATAL_CLOSES = new Set([4004, 4005]);
+  const KEEP = 6; // utterances kept in the text; CSS shows the last two lines of them
+
+  const textBox = document.getElementById("display-text");
+  const stateBox = document.getElementById("display-state");
+  const state = { socket: null, attempt: 0, lastFinal: null, utterances: new Map(), status: null, fatal: false };
+
+  function socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const after = state.lastFinal === null ? "" : `?after=${state.lastFinal}`;
+    return `${scheme}//${location.host}/ws/events/${config.slug}/audience/${config.language}/${after}`;
+  }
+
+  function connect() {
+    const socket = new WebSocket(socketUrl());
+    state.socket = socket;
+    socket.onopen = () => {
+      state.attempt = 0;
+      showState();
+    };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = (event) => {
+      if (state.fatal || FATAL_CLOSES.has(event.code)) return;
+      showState(S.reconnecting);
+      const delay = Math.min(15000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
+      state.attempt += 1;
+      setTimeout(connect, delay);
+    };
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "status":
+        state.status = msg.status;
+        document.body.dataset.status = msg.status;
+        showState();
+        break;
+      case "caption":
+        onCaption(msg);
+        break;
+      case "history_end":
+        break;
+      case "error":
+        if (msg.fatal) {
+          state.fatal = true;
+          showState(msg.code === "language_not_offered" ? S.not_offered : msg.detail);
+        }
+        break;
+      default:
+        console.warn("unknown message from the server", msg);
+    }
+  }
+
+  function onCaption(msg) {
+    const known = state.utterances.get(msg.seq);
+    if (known && known.final) return;
+    if (msg.final && (state.lastFinal === null || msg.seq > state.lastFinal)) state.lastFinal = msg.seq;
+    if (msg.final && !msg.text) state.utterances.delete(msg.seq);
+    else state.utterances.set(msg.seq, { text: msg.text, final: msg.final });
+    const seqs = [...state.utterances.keys()].sort((a, b) => a - b);
+    seqs.slice(0, Math.max(0, seqs.length - KEEP)).forEach((seq) => state.utterances.delete(seq));
+    render();
+  }
+
+  function render() {
+    const seqs = [...state.utterances.keys()].sort((a, b) => a - b);
+    textBox.replaceChildren(
+      ...seqs.map((seq) => {
+        const span = document.createElement("span");
+        const item = state.utterances.get(seq);
+        span.className = item.final ? "final" : "partial";
+        span.textContent = item.text + " ";
+        return span;
+      })
+    );
+  }
+
+  function showState(problem) {
+    let text = problem || "";
+    if (!text && state.status && state.status !== "live") text = S[state.status] || "";
+    stateBox.textContent = text;
+    stateBox.hidden = !text;
+  }
+
+  connect();
+})();

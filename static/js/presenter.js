@@ -1,0 +1,421 @@
+// Presenter page: microphone -> AudioWorklet (16 kHz PCM16, 100 ms frames) -> WebSocket.
+// Shows its own captions, listener counts and the connection state; reconnects with
+// backoff and keeps up to MAX_BUFFERED_FRAMES of audio across a drop, so no speech is lost.
+"use strict";
+
+(function () {
+  const config = JSON.parse(document.getElementById("config").textContent);
+  const S = config.strings;
+  const MAX_BUFFERED_FRAMES = 300; // 30 s of 100 ms frames
+  const MAX_SOCKET_BACKLOG = 256 * 1024; // bytes queued in the socket before we hold back
+  const FATAL_CLOSES = new Set([1000, 4001, 4004, 4008, 4010]);
+  const PING_MS = 20000;
+
+  const $ = (id) => document.getElementById(id);
+  const ui = {
+    connection: $("connection"), status: $("status"), alert: $("alert"),
+    device: $("device"), level: $("level"), mic: $("mic"), pause: $("pause"), end: $("end"),
+    buffered: $("buffered"), counts: $("counts"), preview: $("preview"),
+    previewLanguage: $("preview-language"), showQr: $("show-qr"), hideQr: $("hide-qr"),
+    overlay: $("qr-overlay"),
+  };
+
+  const state = {
+    socket: null,
+    live: false, // the server said "live" on this connection
+    wantLive: false, // the presenter is speaking (microphone on, not paused)
+    fatal: false,
+    attempt: 0,
+    reconnectTimer: null,
+    pingTimer: null,
+    outbox: [], // frames waiting for a live connection
+    dropped: 0,
+    mic: null, // {stream, context, node, source}
+    eventStatus: "waiting",
+    levelRms: 0,
+  };
+
+  // ---- messages -------------------------------------------------------------------
+
+  function showAlert(text, kind) {
+    ui.alert.textContent = text;
+    ui.alert.className = "alert alert-" + (kind || "error");
+    ui.alert.hidden = !text;
+  }
+
+  function setConnection(name) {
+    ui.connection.textContent = S["conn_" + name] || name;
+    ui.connection.className = "pill pill-" + name;
+    ui.connection.dataset.state = name;
+  }
+
+  function setEventStatus(status) {
+    state.eventStatus = status;
+    ui.status.textContent = S["status_" + status] || status;
+    ui.status.className = "pill pill-" + status;
+    ui.status.dataset.state = status;
+    document.body.dataset.status = status;
+    updateButtons();
+  }
+
+  function updateButtons() {
+    const ended = state.eventStatus === "ended" || state.fatal;
+    ui.mic.textContent = state.mic ? S.stop_mic : S.start_mic;
+    ui.mic.disabled = ended;
+    ui.pause.disabled = ended || !state.mic;
+    ui.pause.textContent = state.mic && !state.wantLive ? S.resume : S.pause;
+    ui.end.disabled = ended;
+  }
+
+  // ---- socket ---------------------------------------------------------------------
+
+  function socketUrl() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const key = encodeURIComponent(config.key);
+    return `${scheme}//${location.host}/ws/events/${config.slug}/presenter/?key=${key}`;
+  }
+
+  function connect() {
+    clearTimeout(state.reconnectTimer);
+    setConnection(state.attempt ? "reconnecting" : "connecting");
+    const socket = new WebSocket(socketUrl());
+    socket.binaryType = "arraybuffer";
+    state.socket = socket;
+    socket.onopen = () => onOpen(socket);
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") onMessage(JSON.parse(event.data));
+    };
+    socket.onclose = (event) => onClose(socket, event);
+  }
+
+  function onOpen(socket) {
+    state.attempt = 0;
+    setConnection("connected");
+    if (ui.previewLanguage) send({ type: "preview", language: ui.previewLanguage.value });
+    if (state.wantLive) send({ type: "start" });
+    clearInterval(state.pingTimer);
+    state.pingTimer = setInterval(() => send({ type: "ping" }), PING_MS);
+  }
+
+  function onClose(socket, event) {
+    if (socket !== state.socket) return;
+    state.live = false;
+    state.socket = null;
+    clearInterval(state.pingTimer);
+    if (state.fatal || FATAL_CLOSES.has(event.code)) {
+      state.fatal = true;
+      setConnection("closed");
+      if (event.code === 4001 && !ui.alert.textContent) showAlert(S.unauthorized);
+      if (event.code === 4004) showAlert(S.no_event);
+      updateButtons();
+      return;
+    }
+    setConnection("reconnecting");
+    const delay = Math.min(10000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
+    state.attempt += 1;
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  function send(message) {
+    if (state.socket && state.socket.readyState === WebSocket.OPEN) {
+      state.socket.send(JSON.stringify(message));
+    }
+  }
+
+  function onMessage(msg) {
+    switch (msg.type) {
+      case "status":
+        onStatus(msg);
+        break;
+      case "preview":
+        showPreview(msg);
+        break;
+      case "listeners":
+        showCounts(msg.counts || {});
+        break;
+      case "engine":
+        onEngine(msg);
+        break;
+      case "error":
+        onError(msg);
+        break;
+      case "pong":
+        break;
+      default:
+        console.warn("unknown message from the server", msg);
+    }
+  }
+
+  function onStatus(msg) {
+    setEventStatus(msg.status);
+    state.live = msg.status === "live";
+    if (state.live) flush();
+    if (msg.status === "ended") {
+      state.fatal = true;
+      stopMic();
+      showAlert(S.ended, "info");
+    }
+    if (msg.reason === "engine_failed") showAlert(S.engine_failed);
+  }
+
+  function onEngine(msg) {
+    switch (msg.state) {
+      case "overloaded":
+        showAlert(S.engine_overloaded, "warning");
+        break;
+      case "reconnecting":
+        showAlert(S.engine_reconnecting, "warning");
+        break;
+      case "recovered":
+        showAlert("");
+        break;
+      default:
+        console.warn("unknown engine state", msg);
+    }
+  }
+
+  function onError(msg) {
+    switch (msg.code) {
+      case "unauthorized":
+        state.fatal = true;
+        showAlert(S.unauthorized);
+        break;
+      case "event_ended":
+        state.fatal = true;
+        showAlert(S.ended, "info");
+        break;
+      case "replaced":
+        state.fatal = true;
+        stopMic();
+        showAlert(S.replaced);
+        break;
+      case "engine_failed":
+        showAlert(S.engine_failed + (msg.detail ? " (" + msg.detail + ")" : ""));
+        if (!msg.fatal && state.wantLive) setTimeout(() => state.wantLive && send({ type: "start" }), 3000);
+        break;
+      case "not_live":
+        break; // a frame raced a pause; harmless
+      default:
+        console.warn("error from the server", msg);
+        if (msg.fatal) showAlert(msg.detail || msg.code);
+    }
+    updateButtons();
+  }
+
+  // ---- audio ----------------------------------------------------------------------
+
+  function queueFrame(buffer) {
+    if (!state.wantLive) return; // paused: the microphone stays open but nothing is sent
+    state.outbox.push(buffer);
+    if (state.outbox.length > MAX_BUFFERED_FRAMES) {
+      state.outbox.shift();
+      state.dropped += 1;
+    }
+    flush();
+  }
+
+  function flush() {
+    const socket = state.socket;
+    if (state.live && socket && socket.readyState === WebSocket.OPEN) {
+      while (state.outbox.length && socket.bufferedAmount < MAX_SOCKET_BACKLOG) {
+        socket.send(state.outbox.shift());
+      }
+    }
+    showBuffered();
+  }
+
+  function showBuffered() {
+    const seconds = state.outbox.length / 10;
+    ui.buffered.hidden = seconds < 1;
+    ui.buffered.textContent = S.buffered.replace("%s", seconds.toFixed(0));
+  }
+
+  async function startMic() {
+    if (!navigator.mediaDevices || !window.AudioWorkletNode) {
+      showAlert(S.no_audio_api);
+      return;
+    }
+    const audio = { echoCancellation: false, noiseSuppression: false, autoGainControl: false, channelCount: 1 };
+    if (ui.device.value) audio.deviceId = { exact: ui.device.value };
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({ audio });
+    } catch (err) {
+      showAlert(err && err.name === "NotAllowedError" ? S.mic_refused : S.mic_failed + " " + (err.message || err.name));
+      return;
+    }
+    const context = new AudioContext({ latencyHint: "interactive" });
+    await context.audioWorklet.addModule(config.worklet);
+    const source = context.createMediaStreamSource(stream);
+    const node = new AudioWorkletNode(context, "pcm-worklet", { numberOfInputs: 1, numberOfOutputs: 0 });
+    node.port.onmessage = (event) => onWorklet(event.data);
+    source.connect(node);
+    if (context.state === "suspended") await context.resume();
+    state.mic = { stream, context, node, source };
+    stream.getAudioTracks()[0].addEventListener("ended", () => showAlert(S.mic_lost));
+    showAlert("");
+    listDevices();
+    goLive();
+  }
+
+  function onWorklet(data) {
+    switch (data.type) {
+      case "frame":
+        queueFrame(data.pcm);
+        break;
+      case "level":
+        state.levelRms = data.rms;
+        break;
+      default:
+        console.warn("unknown worklet message", data);
+    }
+  }
+
+  function stopMic() {
+    const mic = state.mic;
+    state.mic = null;
+    state.wantLive = false;
+    if (mic) {
+      mic.source.disconnect();
+      mic.node.port.onmessage = null;
+      mic.stream.getTracks().forEach((track) => track.stop());
+      mic.context.close();
+    }
+    state.levelRms = 0;
+    updateButtons();
+  }
+
+  function goLive() {
+    state.wantLive = true;
+    send({ type: "start" });
+    updateButtons();
+  }
+
+  function pause() {
+    state.wantLive = false;
+    state.outbox = [];
+    showBuffered();
+    send({ type: "pause" });
+    updateButtons();
+  }
+
+  async function listDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    const devices = (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === "audioinput");
+    const current = ui.device.value;
+    while (ui.device.options.length > 1) ui.device.remove(1);
+    devices.forEach((device, i) => {
+      if (!device.deviceId || device.deviceId === "default") return;
+      const option = new Option(device.label || S.microphone + " " + (i + 1), device.deviceId);
+      ui.device.add(option);
+    });
+    ui.device.value = current;
+  }
+
+  function drawLevel() {
+    // RMS in dBFS mapped onto 0..100 % from -60 dB to 0 dB.
+    const db = state.levelRms > 0 ? 20 * Math.log10(state.levelRms) : -100;
+    const percent = Math.max(0, Math.min(100, ((db + 60) / 60) * 100));
+    ui.level.style.width = percent.toFixed(0) + "%";
+    ui.level.className = "meter-fill" + (db > -3 ? " clip" : db > -45 ? " ok" : "");
+    requestAnimationFrame(drawLevel);
+  }
+
+  // ---- preview and counts ---------------------------------------------------------
+
+  function previewLine(seq) {
+    let line = ui.preview.querySelector(`[data-seq="${seq}"]`);
+    if (!line) {
+      const empty = ui.preview.querySelector(".empty");
+      if (empty) empty.remove();
+      line = document.createElement("div");
+      line.dataset.seq = String(seq);
+      line.className = "line partial";
+      const original = document.createElement("p");
+      original.className = "original";
+      const translated = document.createElement("p");
+      translated.className = "translated";
+      line.append(original, translated);
+      ui.preview.append(line);
+      while (ui.preview.children.length > 50) ui.preview.firstElementChild.remove();
+    }
+    return line;
+  }
+
+  function showPreview(msg) {
+    if (msg.final && !msg.source_text) {
+      const stale = ui.preview.querySelector(`[data-seq="${msg.seq}"]`);
+      if (stale) stale.remove(); // the engine withdrew a partial that was not speech
+      return;
+    }
+    const line = previewLine(msg.seq);
+    line.className = "line " + (msg.final ? "final" : "partial");
+    line.querySelector(".original").textContent = msg.source_text;
+    const translated = line.querySelector(".translated");
+    translated.textContent = msg.text || "";
+    translated.lang = msg.language || "";
+    ui.preview.scrollTop = ui.preview.scrollHeight;
+  }
+
+  function showCounts(counts) {
+    for (const row of ui.counts.querySelectorAll("tr[data-lang]")) {
+      row.querySelector(".n").textContent = String(counts[row.dataset.lang] || 0);
+      row.querySelector(".s").textContent = String(counts["speech:" + row.dataset.lang] || 0);
+    }
+  }
+
+  // ---- controls -------------------------------------------------------------------
+
+  ui.mic.addEventListener("click", () => {
+    if (state.mic) {
+      stopMic();
+      if (state.eventStatus === "live") send({ type: "pause" });
+      state.outbox = [];
+      showBuffered();
+    } else {
+      startMic();
+    }
+  });
+
+  ui.pause.addEventListener("click", () => (state.wantLive ? pause() : goLive()));
+
+  ui.end.addEventListener("click", () => {
+    if (!confirm(S.confirm_end)) return;
+    stopMic();
+    send({ type: "stop" });
+  });
+
+  ui.device.addEventListener("change", async () => {
+    if (!state.mic) return;
+    const wasLive = state.wantLive;
+    stopMic();
+    await startMic();
+    if (!wasLive && state.mic) pause();
+  });
+
+  if (ui.previewLanguage) {
+    ui.previewLanguage.addEventListener("change", () => send({ type: "preview", language: ui.previewLanguage.value }));
+  }
+
+  ui.showQr.addEventListener("click", () => {
+    ui.overlay.hidden = false;
+    if (ui.overlay.requestFullscreen) ui.overlay.requestFullscreen().catch(() => {});
+  });
+  ui.hideQr.addEventListener("click", () => {
+    ui.overlay.hidden = true;
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+  });
+  document.addEventListener("fullscreenchange", () => {
+    if (!document.fullscreenElement) ui.overlay.hidden = true;
+  });
+
+  if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
+    navigator.mediaDevices.addEventListener("devicechange", listDevices);
+  }
+  if (!window.isSecureContext) showAlert(S.insecure, "warning");
+
+  updateButtons();
+  listDevices();
+  requestAnimationFrame(drawLevel);
+  connect();
+})();
