@@ -40,6 +40,7 @@ FRAME = 160  # 10 ms analysis frames
 VOICED_RMS = 500
 PHRASE_GAP_FRAMES = 30  # 300 ms of silence ends a phrase
 PATH = "/speech/translation/cognitiveservices/v1"
+V2_PATH = "/stt/speech/universal/v2"
 
 # A word is a tone at 100 Hz times its index here.
 VOCABULARY = [
@@ -216,6 +217,11 @@ class AzureTestServer:
     def url(self) -> str:
         return f"ws://127.0.0.1:{self.port}{PATH}"
 
+    @property
+    def url_v2(self) -> str:
+        """The universal v2 endpoint: settings in speech.context, translation.response replies."""
+        return f"ws://127.0.0.1:{self.port}{V2_PATH}"
+
     def _authorize(self, connection: ServerConnection, request: Any) -> Any:
         key = request.headers.get("Ocp-Apim-Subscription-Key")
         bearer = request.headers.get("Authorization")
@@ -250,6 +256,7 @@ class _Session:
                  fault: Fault | None) -> None:  # fmt: skip
         self.server, self.ws, self.record, self.fault = server, ws, record, fault
         self.turn: Turn | None = None
+        self.v2 = record.path == V2_PATH  # the universal v2 endpoint: settings in the context
         self.partials_since_final = 0
         self.ended_requests: set[str] = set()  # audio may still be in flight for these
 
@@ -337,32 +344,56 @@ class _Session:
             turn.started_speech = True
             await self.send("speech.startDetected", {"Offset": start * TICKS_PER_SAMPLE})
         text = self._render(turn, words)
-        body: dict[str, Any] = {
-            "Text": text,
-            "Offset": start * TICKS_PER_SAMPLE,
-            "Duration": (end - start) * TICKS_PER_SAMPLE,
-        }
-        translations = [{"Language": lang, "Text": translate(text, lang)}
-                        for lang in self._targets(turn)]  # fmt: skip
+        offset, duration = start * TICKS_PER_SAMPLE, (end - start) * TICKS_PER_SAMPLE
+        targets = self._targets(turn)
         if kind == "partial":
-            body["Translation"] = {"Translations": translations}
-            await self.send("translation.hypothesis", body)
+            await self.send(*self._partial(text, offset, duration, targets))
             self.record.partials += 1
             self.partials_since_final += 1
         else:
-            body = {"RecognitionStatus": "Success", **body, "Translation": {
-                "TranslationStatus": "Success", "Translations": translations}}  # fmt: skip
-            await self.send("translation.phrase", body)
-            self.server.acked[turn.tag] = turn.base + end * TICKS_PER_SAMPLE
+            path, body = self._final("Success", text, offset, duration, targets)
+            await self.send(path, body)
+            self.server.acked[turn.tag] = turn.base + offset + duration
             self.record.finals.append(body)
             self.partials_since_final = 0
-            await self._synthesize(turn, translations)
+            await self._synthesize(turn, {lang: translate(text, lang) for lang in targets})
         await self._maybe_misbehave()
+
+    def _partial(self, text: str, offset: int, duration: int, targets: list[str]) -> tuple:
+        """A translation.hypothesis (v1) or a translation.response with SpeechHypothesis (v2)."""
+        speech = {"Text": text, "Offset": offset, "Duration": duration}
+        if self.v2:
+            items = [{"Language": lang, "DisplayText": translate(text, lang)} for lang in targets]
+            hypothesis = {"SpeechHypothesis": speech, "TranslationStatus": "Success"}
+            return "translation.response", {**hypothesis, "Translations": items}
+        items = [{"Language": lang, "Text": translate(text, lang)} for lang in targets]
+        return "translation.hypothesis", {**speech, "Translation": {"Translations": items}}
+
+    def _final(self, status: str, text: str, offset: int, duration: int,
+               targets: list[str]) -> tuple:  # fmt: skip
+        """A translation.phrase (v1) or a translation.response with SpeechPhrase (v2)."""
+        translation = {"TranslationStatus": "Success", "Translations": [
+            {"Language": lang, ("DisplayText" if self.v2 else "Text"): translate(text, lang)}
+            for lang in targets]} if status == "Success" else {}  # fmt: skip
+        if self.v2:
+            phrase = {"RecognitionStatus": status, "DisplayText": text, "Offset": offset,
+                      "Duration": duration}  # fmt: skip
+            return "translation.response", {"SpeechPhrase": phrase, **translation}
+        body = {"RecognitionStatus": status, "Text": text, "Offset": offset, "Duration": duration}
+        if status not in ("Success", "EndOfDictation"):
+            body["FailureReason"] = "scripted failure"
+        return "translation.phrase", {
+            **body,
+            **({"Translation": translation} if translation else {}),
+        }
 
     def _render(self, turn: Turn, words: list[str]) -> str:
         phrases = _phrase_list(turn.context)
         rendered = [phrases.get(word, word) for word in words]
         profanity = (self.record.query.get("profanity") or ["masked"])[0]
+        if self.v2:
+            detection = turn.context.get("phraseDetection") or {}
+            profanity = (detection.get("enrichment") or {}).get("profanity", "masked")
         if profanity == "masked":
             rendered = ["*" * len(w) if w == "darn" else w for w in rendered]
         elif profanity == "removed":
@@ -372,33 +403,33 @@ class _Session:
     def _targets(self, turn: Turn) -> list[str]:
         languages = (turn.context.get("translation") or {}).get("targetLanguages")
         query = self.record.query.get("to", [])
+        if self.v2:
+            return list(languages or [])
         if languages is not None and sorted(languages) != sorted(query):
             self.violation(f"targetLanguages {languages} differ from the URL's to={query}")
         return list(languages if languages is not None else query)
 
-    async def _synthesize(self, turn: Turn, translations: list[dict[str, str]]) -> None:
+    async def _synthesize(self, turn: Turn, translations: dict[str, str]) -> None:
         synthesis = turn.context.get("synthesis") or {}
         voices = synthesis.get("defaultVoices") or {}
         action = ((turn.context.get("translation") or {}).get("onSuccess") or {}).get("action")
         if action != "Synthesize" or not voices:
             return
-        for item in translations:
-            voice = voices.get(item["Language"])
-            if voice and item["Language"] in synthesis.get("synthesizedLanguages", [voice]):
-                audio = synthesized(voice, item["Text"])
+        path = "audio" if self.v2 else "translation.synthesis"
+        for language, text in translations.items():
+            voice = voices.get(language)
+            if voice and language in synthesis.get("synthesizedLanguages", [language]):
+                audio = synthesized(voice, text)
                 for at in range(0, len(audio), 4096):
-                    await self.send_binary("translation.synthesis", audio[at : at + 4096])
-        await self.send("translation.synthesis.end", {"SynthesisStatus": "Success"})
+                    await self.send_binary(path, audio[at : at + 4096])
+        await self.send(path + ".end", {"Status" if self.v2 else "SynthesisStatus": "Success"})
 
     async def _end_of_stream(self, turn: Turn) -> None:
         turn.ended = True
         for result in turn.recognizer.flush():
             await self._result(turn, *result)
         end = turn.recognizer.samples * TICKS_PER_SAMPLE
-        await self.send(
-            "translation.phrase",
-            {"RecognitionStatus": "EndOfDictation", "Offset": end, "Duration": 0},
-        )
+        await self.send(*self._final("EndOfDictation", "", end, 0, []))
         self.server.acked[turn.tag] = turn.base + end
         await self.send("speech.endDetected", {"Offset": end})
         await self.send("turn.end", {})
@@ -423,8 +454,7 @@ class _Session:
             await self.send("speech.endDetected", {"Offset": self.turn.recognizer.samples * 625})
             await self.send("turn.end", {})
         elif fault.kind == "status" and self.turn is not None:
-            body = {"RecognitionStatus": fault.reason, "Offset": 0, "Duration": 0}
-            await self.send("translation.phrase", {**body, "FailureReason": "scripted failure"})
+            await self.send(*self._final(fault.reason, "", 0, 0, []))
         else:
             await self.ws.close(fault.code, fault.reason)
 

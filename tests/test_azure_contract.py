@@ -237,3 +237,39 @@ async def test_the_engine_sends_the_same_query_context_and_continuation_as_the_s
     }
     assert engine_server.continuations[0][1:] == sdk_server.continuations[0][1:]
     assert bytes(engine[1].audio) == bytes(sdk[1].audio)
+
+
+async def test_on_the_v2_endpoint_the_sdk_reads_translation_responses_and_audio_messages():
+    async with AzureTestServer() as server:
+        audio = say("hello", "everyone") + say("welcome", "to", "the", "keynote")
+        run = await asyncio.to_thread(recognize, server.url_v2, audio, voice="de-DE-KatjaNeural")
+    assert server.errors == []
+    assert [(text, tr) for text, tr, _ in run.recognizing[:2]] == [
+        ("hello", translations("hello")),
+        ("hello everyone", translations("hello everyone")),
+    ]
+    assert [(text, offset) for text, _, offset, _ in run.recognized] == [
+        ("hello everyone", 0),
+        ("welcome to the keynote", 10_200_000),
+    ]
+    reasons = [reason for reason, _ in run.synthesizing]
+    assert reasons.count(speechsdk.ResultReason.SynthesizingAudioCompleted) == 2
+    assert [reason for reason, _, _ in run.canceled] == [speechsdk.CancellationReason.EndOfStream]
+
+
+async def test_on_the_v2_endpoint_the_engine_sends_the_same_url_and_context_as_the_sdk():
+    audio = say("hello", "everyone")
+    async with AzureTestServer() as sdk_server, AzureTestServer() as engine_server:
+        await asyncio.to_thread(
+            recognize,
+            sdk_server.url_v2,
+            audio,
+            voice="de-DE-KatjaNeural",
+            phrases=("Contoso",),
+            profanity=speechsdk.ProfanityOption.Removed,
+        )
+        await run_engine(engine_server.url_v2, audio, phrases=("Contoso",), profanity="removed",
+                         speech_languages=frozenset({"de"}))  # fmt: skip
+    sdk, engine = sdk_server.connections[0], engine_server.connections[0]
+    assert (engine.path, engine.query) == (sdk.path, sdk.query) == ("/stt/speech/universal/v2", {})
+    assert engine.contexts[0] == sdk.contexts[0]

@@ -121,6 +121,22 @@ async def test_synthesized_speech_arrives_as_a_speech_result_for_the_chosen_lang
     assert server.connections[0].query["voice"] == ["fr-FR-HenriNeural"]
 
 
+async def test_the_v2_endpoint_gives_the_same_captions_and_speech():
+    async with AzureTestServer() as server:
+        engine = engine_for(server, endpoint=server.url_v2)
+        cfg = config(speech_languages=frozenset({"de"}))
+        results = await run_session(engine, say(*FIRST) + say(*SECOND), cfg)
+    assert server.errors == []
+    assert [(r.source_text, dict(r.translations), r.start) for r in finals(results)] == [
+        ("hello everyone", translated("hello everyone"), 0.0),
+        ("welcome to the keynote", translated("welcome to the keynote"), 1.02),
+    ]
+    assert [r.source_text for r in partials(results)][:2] == ["hello", "hello everyone"]
+    speech = [r for r in results if isinstance(r, SpeechResult)]
+    assert [s.language for s in speech] == ["de", "de"]
+    assert server.connections[0].contexts[0]["phraseDetection"]["language"] == "en-US"
+
+
 async def test_a_connection_dropped_mid_sentence_resumes_with_no_lost_or_repeated_final():
     audio = say(*FIRST) + say(*SECOND) + say("thank", "you")
     async with AzureTestServer() as server:

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import random
+import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,6 +36,7 @@ from .azure_languages import (
 )
 from .azure_protocol import (
     V1_PATH,
+    V2_PATH,
     ServiceFailure,
     TranslationProtocol,
     TranslationSettings,
@@ -194,7 +196,7 @@ def choose_voice(
 
 
 def translation_settings(
-    config: SessionConfig, speech: frozenset[str], voices: Mapping[str, str]
+    config: SessionConfig, speech: frozenset[str], options: AzureOptions
 ) -> TranslationSettings:
     """Turn a SessionConfig into Azure codes and options."""
     targets = {
@@ -202,7 +204,7 @@ def translation_settings(
         for lang in config.target_languages
         if not same_language(config.source_language, lang)
     }
-    voice_language, voice = choose_voice(config, speech, voices)
+    voice_language, voice = choose_voice(config, speech, options.voices)
     return TranslationSettings(
         source_locale=source_locale(config.source_language),
         targets=targets,
@@ -210,6 +212,7 @@ def translation_settings(
         profanity=config.profanity if config.profanity in PROFANITY_OPTIONS else "masked",
         voice_language=voice_language,
         voice=voice,
+        v2=urllib.parse.urlsplit(options.url).path.rstrip("/").endswith(V2_PATH),
     )
 
 
@@ -223,7 +226,7 @@ class AzureSession(EngineSession):
         self.options = options
         self.config = config
         self.protocol = TranslationProtocol(
-            translation_settings(config, config.speech_languages, options.voices)
+            translation_settings(config, config.speech_languages, options)
         )
         self.connection_id = usp.new_request_id()
         self.queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -268,7 +271,7 @@ class AzureSession(EngineSession):
 
     async def set_speech_languages(self, languages: frozenset[str]) -> None:
         """Switch the voice; the URL and context change, so reconnect at a final boundary."""
-        settings = translation_settings(self.config, languages, self.options.voices)
+        settings = translation_settings(self.config, languages, self.options)
         if settings == self.protocol.settings:
             return
         self.protocol.settings = settings

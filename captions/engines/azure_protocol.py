@@ -30,6 +30,7 @@ MAX_REPLAY_BYTES = 120 * SAMPLE_RATE * SAMPLE_WIDTH  # keep at most 2 minutes un
 MAX_PHRASES = 500  # the service's phrase-list limit
 STREAM_ID = "1"
 V1_PATH = "/speech/translation/cognitiveservices/v1"
+V2_PATH = "/stt/speech/universal/v2"
 
 
 def bytes_to_ticks(count: int) -> int:
@@ -66,6 +67,7 @@ class TranslationSettings:
     profanity: str = "masked"
     voice_language: str | None = None  # Azure target code to synthesize
     voice: str | None = None
+    v2: bool = False  # the universal v2 endpoint: every setting goes in speech.context
 
     @property
     def speaks(self) -> bool:
@@ -73,7 +75,12 @@ class TranslationSettings:
 
 
 def build_url(base: str, settings: TranslationSettings) -> str:
-    """The v1 endpoint URL with from/to/profanity and, for speech output, features/voice."""
+    """The v1 endpoint URL with from/to/profanity and, for speech output, features/voice.
+
+    The v2 endpoint takes no query: its settings travel in ``speech.context``.
+    """
+    if settings.v2:
+        return base
     query: list[tuple[str, str]] = [("from", settings.source_locale)]
     query += [("to", code) for code in settings.targets]
     query.append(("profanity", settings.profanity))
@@ -173,6 +180,14 @@ class TranslationProtocol:
             "output": {"includePassThroughResults": True},
         }
         context: dict[str, Any] = {"translation": translation}
+        if settings.v2:
+            context["phraseDetection"] = {
+                "mode": "CONVERSATION",
+                "language": settings.source_locale,
+                "onSuccess": {"action": "Translate"},
+                "onInterim": {"action": "Translate"},
+                "enrichment": {"profanity": settings.profanity},
+            }
         if settings.phrases:
             items = [{"Text": phrase} for phrase in settings.phrases[:MAX_PHRASES]]
             context["dgi"] = {"Groups": [{"Type": "Generic", "Items": items}], "bias": 1.0}
