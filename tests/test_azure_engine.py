@@ -276,3 +276,17 @@ def test_the_engine_reads_its_configuration_from_settings(settings):
 def test_a_malformed_voice_list_fails_loudly():
     with pytest.raises(AzureConfigError, match="AZURE_SPEECH_VOICES"):
         AzureEngine(key="k", region="westeurope", voices="de-DE-KatjaNeural")
+
+
+def test_the_engine_refuses_to_start_without_a_region_or_endpoint(monkeypatch):
+    for name in ("AZURE_SPEECH_REGION", "AZURE_SPEECH_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(AzureConfigError, match="AZURE_SPEECH_REGION.*AZURE_SPEECH_ENDPOINT"):
+        AzureEngine(key="k")
+
+
+async def test_an_unknown_spoken_language_is_refused_at_start():
+    engine = AzureEngine(key="k", region="westeurope")
+    with pytest.raises(EngineError, match="'xx'") as caught:
+        await engine.start_session(config(source_language="xx"))
+    assert caught.value.permanent

@@ -132,26 +132,17 @@ class AzureEngine(Engine):
         max_backoff: float = 15.0,
         open_timeout: float = 10.0,
     ) -> None:
-        key, token = _setting("AZURE_SPEECH_KEY", key), _setting("AZURE_SPEECH_TOKEN", token)
-        if not key and not token:
-            raise AzureConfigError(
-                "The Azure engine needs AZURE_SPEECH_KEY (a Speech resource key) "
-                "or AZURE_SPEECH_TOKEN (a bearer token); neither is set."
-            )
-        endpoint = _setting("AZURE_SPEECH_ENDPOINT", endpoint)
-        region = _setting("AZURE_SPEECH_REGION", region)
-        if not endpoint and not region:
-            raise AzureConfigError(
-                "The Azure engine needs AZURE_SPEECH_REGION (e.g. westeurope) "
-                "or AZURE_SPEECH_ENDPOINT (a ws:// or wss:// URL)."
-            )
-        headers = {"Ocp-Apim-Subscription-Key": key} if key else {}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        """Read the configuration once; raise AzureConfigError when it cannot work."""
+        headers = _auth_headers(
+            _setting("AZURE_SPEECH_KEY", key), _setting("AZURE_SPEECH_TOKEN", token)
+        )
+        url = _base_url(
+            _setting("AZURE_SPEECH_ENDPOINT", endpoint), _setting("AZURE_SPEECH_REGION", region)
+        )
         if not voices:
             voices = _setting("AZURE_SPEECH_VOICES", None)
         self.options = AzureOptions(
-            url=_endpoint_url(endpoint) if endpoint else region_url(region),
+            url=url,
             headers=headers,
             voices={**DEFAULT_VOICES, **parse_voices(voices or "")},
             max_attempts=max_attempts,
@@ -171,6 +162,29 @@ class AzureEngine(Engine):
         if source not in SOURCE_LOCALES and source.split("-")[0] not in SOURCE_LOCALES:
             raise EngineError(f"Azure speech translation does not hear {source!r}", permanent=True)
         return AzureSession(self.options, config)
+
+
+def _auth_headers(key: str, token: str) -> dict[str, str]:
+    if not key and not token:
+        raise AzureConfigError(
+            "The Azure engine needs AZURE_SPEECH_KEY (a Speech resource key) "
+            "or AZURE_SPEECH_TOKEN (a bearer token); neither is set."
+        )
+    headers = {"Ocp-Apim-Subscription-Key": key} if key else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return headers
+
+
+def _base_url(endpoint: str, region: str) -> str:
+    if endpoint:
+        return _endpoint_url(endpoint)
+    if not region:
+        raise AzureConfigError(
+            "The Azure engine needs AZURE_SPEECH_REGION (e.g. westeurope) "
+            "or AZURE_SPEECH_ENDPOINT (a ws:// or wss:// URL)."
+        )
+    return region_url(region)
 
 
 def _endpoint_url(endpoint: str) -> str:
