@@ -194,6 +194,7 @@ class AzureTestServer:
         self.errors: list[str] = []  # protocol violations by the client
         self.continuations: list[tuple[str, int, int]] = []  # (tag, offset sent, expected)
         self.acked: dict[str, int] = {}  # service tag -> session-absolute ticks finalized
+        self.tokens: dict[str, str] = {}  # service tag -> last X-Continuation-Token sent
         self.rejected = 0
         self.server: Server | None = None
 
@@ -304,6 +305,10 @@ class _Session:
         expected = self.server.acked.get(tag)
         if expected is None:
             self.violation(f"continuation names an unknown service tag {tag!r}")
+        if continuation.get("token", "") != self.server.tokens.get(tag, ""):
+            self.violation(
+                f"continuation token {continuation.get('token')!r} is not the last given"
+            )
         self.server.continuations.append((tag, offset, expected if expected is not None else -1))
         return offset
 
@@ -352,12 +357,19 @@ class _Session:
             self.partials_since_final += 1
         else:
             path, body = self._final("Success", text, offset, duration, targets)
-            await self.send(path, body)
+            await self.send(path, body, **self._reliable_reconnect(turn, offset + duration))
             self.server.acked[turn.tag] = turn.base + offset + duration
             self.record.finals.append(body)
             self.partials_since_final = 0
             await self._synthesize(turn, {lang: translate(text, lang) for lang in targets})
         await self._maybe_misbehave()
+
+    def _reliable_reconnect(self, turn: Turn, acked: int) -> dict[str, str]:
+        """Headers of the reliable-reconnect contract: an opaque token, the turn-relative
+        offset up to which audio needs no re-sending (here, the end of the final)."""
+        token = f"ct-{turn.tag}-{acked}"
+        self.server.tokens[turn.tag] = token
+        return {"X-Continuation-Token": token, "X-Continuation-Audio-Streams-1-Offset": str(acked)}
 
     def _partial(self, text: str, offset: int, duration: int, targets: list[str]) -> tuple:
         """A translation.hypothesis (v1) or a translation.response with SpeechHypothesis (v2)."""
@@ -458,9 +470,9 @@ class _Session:
         else:
             await self.ws.close(fault.code, fault.reason)
 
-    async def send(self, path: str, body: dict[str, Any]) -> None:
+    async def send(self, path: str, body: dict[str, Any], **extra: str) -> None:
         headers = {"X-RequestId": self.turn.request_id if self.turn else "",
-                   "Content-Type": "application/json; charset=utf-8"}  # fmt: skip
+                   "Content-Type": "application/json; charset=utf-8", **extra}  # fmt: skip
         await self.ws.send(usp.build_text(path, _json(body), headers))
 
     async def send_binary(self, path: str, payload: bytes) -> None:

@@ -231,9 +231,11 @@ async def test_the_engine_sends_the_same_query_context_and_continuation_as_the_s
     sdk, engine = sdk_server.connections, engine_server.connections
     assert sorted(engine[0].query.items()) == sorted(sdk[0].query.items())
     assert engine[0].contexts[0] == sdk[0].contexts[0]
+    tag = engine_server.continuations[0][0]
     assert engine[1].contexts[0]["continuation"] == {
         **sdk[1].contexts[0]["continuation"],
-        "previousServiceTag": engine_server.continuations[0][0],
+        "previousServiceTag": tag,
+        "token": engine_server.tokens[tag],
     }
     assert engine_server.continuations[0][1:] == sdk_server.continuations[0][1:]
     assert bytes(engine[1].audio) == bytes(sdk[1].audio)

@@ -139,3 +139,21 @@ def test_the_continuation_names_the_last_service_tag_and_where_the_resent_audio_
         "previousServiceTag": "tag1",
         "audio": {"streams": {"1": {"offset": "1000000"}}},
     }
+
+
+def test_a_continuation_token_and_acknowledged_offset_from_the_service_are_honoured():
+    proto = protocol()
+    reply(proto, "turn.start", '{"context":{"serviceTag":"tag1"}}')
+    proto.send_audio(bytes(9600))
+    proto.receive(
+        f"Path:translation.hypothesis\r\nX-RequestId:{proto.request_id}\r\n"
+        "X-Continuation-Token:opaque\r\nX-Continuation-Audio-Streams-1-Offset:1000000\r\n\r\n"
+        '{"Text":"a","Offset":0,"Duration":1500000}'
+    )
+    assert proto.buffer_start == 3200  # 100 ms acknowledged: no need to send it again
+    proto.connection_lost()
+    proto.data_to_send()
+    proto.connection_made()
+    context = usp.parse(proto.data_to_send()[1]).json()
+    assert context["continuation"]["token"] == "opaque"
+    assert context["continuation"]["audio"]["streams"]["1"]["offset"] == "1000000"

@@ -121,6 +121,7 @@ class TranslationProtocol:
         self.settings = settings
         self.request_id = ""
         self.service_tag: str | None = None  # from the last turn.start, for continuation
+        self.continuation_token: str | None = None  # X-Continuation-Token, echoed back
         self.connected = False
         self.ending = False  # the caller has no more audio
         self.finished = False
@@ -199,13 +200,15 @@ class TranslationProtocol:
             }
         context["audio"] = {"streams": {STREAM_ID: None}}
         if self.service_tag is not None:
-            # Where the re-sent audio starts, as the native SDK sends it (a string;
-            # the JS SDK sends a number and adds an empty "token").
+            # Where the re-sent audio starts, as the native SDK sends it (a string; the
+            # JS SDK sends a number), and the service's token if it gave one.
             resume = bytes_to_ticks(self.buffer_start)
             context["continuation"] = {
                 "previousServiceTag": self.service_tag,
                 "audio": {"streams": {STREAM_ID: {"offset": str(resume)}}},
             }
+            if self.continuation_token:
+                context["continuation"]["token"] = self.continuation_token
         return context
 
     # Audio from the presenter.
@@ -263,6 +266,20 @@ class TranslationProtocol:
         handler = _HANDLERS.get(path)
         if handler is not None:
             handler(self, message)
+        self._reliable_reconnect(message.headers)  # after the handler: a final may carry them
+
+    def _reliable_reconnect(self, headers: Mapping[str, str]) -> None:
+        """Keep the continuation token and acknowledged offset the service may send.
+
+        As ``ReconnectContinuationState.ts``: the offset is turn-relative; audio before
+        it needs no re-sending.
+        """
+        token = headers.get("x-continuation-token")
+        if token:
+            self.continuation_token = token
+        offset = headers.get("x-continuation-audio-streams-1-offset", "")
+        if offset.isdigit():
+            self._acknowledge(bytes_to_ticks(self.turn_base) + int(offset))
 
     def _on_turn_start(self, message: usp.Message) -> None:
         body = message.json()
