@@ -157,3 +157,12 @@ def test_a_continuation_token_and_acknowledged_offset_from_the_service_are_honou
     context = usp.parse(proto.data_to_send()[1]).json()
     assert context["continuation"]["token"] == "opaque"
     assert context["continuation"]["audio"]["streams"]["1"]["offset"] == "1000000"
+
+
+def test_messages_left_unsent_by_a_lost_connection_are_not_sent_on_the_next():
+    proto = protocol()
+    proto.send_audio(bytes(3200))  # queued, then the connection drops before it is written
+    proto.connection_lost()
+    proto.connection_made()
+    paths = [usp.parse(m).path for m in proto.data_to_send()]
+    assert paths == ["speech.config", "speech.context", "audio", "audio"]  # header, re-sent chunk

@@ -1,8 +1,9 @@
 """Azure Speech Translation engine: a thin asyncio layer over ``azure_protocol``.
 
-Speaks the v1 speech-translation WebSocket protocol with the ``websockets``
-library. Reconnects with exponential backoff when the service drops or fails a
-connection, resuming from the last final without losing or repeating one.
+Speaks the v1 speech-translation WebSocket protocol (or v2, given a v2 endpoint)
+with the ``websockets`` library. Reconnects with exponential backoff when the
+service drops or fails a connection, resuming from the last final without losing
+or repeating one.
 Configuration: ``AZURE_SPEECH_KEY`` or ``AZURE_SPEECH_TOKEN``, ``AZURE_SPEECH_REGION``
 or ``AZURE_SPEECH_ENDPOINT``, optional ``AZURE_SPEECH_VOICES`` (see docs/azure.md).
 """

@@ -161,6 +161,8 @@ class TranslationProtocol:
         """Called when the WebSocket closed; audio keeps being buffered for the next one."""
         self.connected = False
         self._synthesis.clear()
+        # Unsent messages belonged to the old connection; the next one re-sends the audio.
+        self._out.clear()
 
     def _start_turn(self) -> None:
         """Send the context and re-send every byte no final has covered yet."""
