@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirec
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import exports, presence
@@ -100,7 +101,8 @@ class EventAdmin(admin.ModelAdmin):
     def listeners(self, event: Event) -> str:
         if not event.pk:
             return "-"
-        return format_counts(live_counts(event), event.audience_language_codes())
+        counts = format_counts(live_counts(event), event.audience_language_codes())
+        return format_html('<span style="white-space:nowrap">{}</span>', counts)
 
     @admin.display(description=_("links"))
     def links(self, event: Event) -> str:
@@ -109,7 +111,9 @@ class EventAdmin(admin.ModelAdmin):
             (reverse("captions:audience", args=[event.slug]), _("audience")),
             (reverse("captions:join-card", args=[event.slug]), _("join card")),
         ]
-        return format_html_join(" · ", '<a href="{}" target="_blank">{}</a>', items)
+        return format_html_join(
+            " · ", '<a href="{}" target="_blank" style="white-space:nowrap">{}</a>', items
+        )
 
     @staticmethod
     def presenter_url(event: Event) -> str:
@@ -181,7 +185,7 @@ class EventAdmin(admin.ModelAdmin):
             )
             for lang in event.audience_language_codes()
         ]
-        return format_html_join(format_html("<br>"), "{}: {}", rows)
+        return format_html_join(mark_safe("<br>"), "{}: {}", rows)
 
     @admin.action(description=_("Rotate the presenter key"))
     def rotate_presenter_keys(self, request, queryset) -> None:

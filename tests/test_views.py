@@ -30,8 +30,12 @@ def staff(client) -> User:
 
 @pytest.fixture
 def captions(event: Event) -> Event:
-    Caption.objects.create(event=event, seq=1, language="es", text="[es] hola", source_text="hello", start=0.5, end=1.5)
-    Caption.objects.create(event=event, seq=2, language="es", text="[es] adiós", source_text="bye", start=2.0, end=3.0)
+    Caption.objects.create(
+        event=event, seq=1, language="es", text="[es] hola", source_text="hello", start=0.5, end=1.5
+    )
+    Caption.objects.create(
+        event=event, seq=2, language="es", text="[es] adiós", source_text="bye", start=2.0, end=3.0
+    )
     return event
 
 

@@ -1,0 +1,91 @@
+"""The organizer panel: event list with live counts, change page links, key rotation."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import User
+
+from captions import presence
+from captions.admin import format_counts
+from captions.models import Event
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client) -> User:
+    user = User.objects.create_superuser("organizer", "o@example.org", "pw")
+    client.force_login(user)
+    return user
+
+
+def test_counts_read_in_the_events_language_order_with_listening_ones_apart():
+    counts = {"es": 12, "fr": 3, "speech:es": 2}
+    assert format_counts(counts, ["en", "es", "fr"]) == "en 0 · es 12 · fr 3 (listening: es 2)"
+    assert format_counts(None, ["en"]) == "?"
+
+
+def test_event_list_shows_status_live_listener_counts_and_links(client, staff, event):
+    async_to_sync(presence.listener_joined)(event.pk, "es")
+    try:
+        response = client.get("/admin/captions/event/")
+    finally:
+        async_to_sync(presence.listener_left)(event.pk, "es")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "es 1" in html
+    assert f"/e/{event.slug}/present/?key={event.presenter_key}" in html
+    assert f"/e/{event.slug}/card/" in html
+
+
+def test_change_page_has_transcripts_join_card_and_a_rotate_button(client, staff, event):
+    response = client.get(f"/admin/captions/event/{event.pk}/change/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    for fmt in ("txt", "srt", "vtt"):
+        assert f"/e/{event.slug}/transcript/es.{fmt}" in html
+    assert f"/e/{event.slug}/card/" in html
+    assert f"/admin/captions/event/{event.pk}/rotate-key/" in html
+    assert f"/e/{event.slug}/display/fr/" in html
+
+
+def test_rotate_button_issues_a_new_presenter_key(client, staff, event):
+    old = event.presenter_key
+    response = client.post(f"/admin/captions/event/{event.pk}/rotate-key/")
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.presenter_key != old
+    assert client.get(f"/e/{event.slug}/present/?key={old}").status_code == 200  # staff
+    client.logout()
+    assert client.get(f"/e/{event.slug}/present/?key={old}").status_code == 403
+    assert client.get(f"/e/{event.slug}/present/?key={event.presenter_key}").status_code == 200
+
+
+def test_rotating_the_key_needs_a_post(client, staff, event):
+    assert client.get(f"/admin/captions/event/{event.pk}/rotate-key/").status_code == 405
+
+
+def test_rotating_the_key_needs_a_staff_login(client, event):
+    old = event.presenter_key
+    response = client.post(f"/admin/captions/event/{event.pk}/rotate-key/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]
+    event.refresh_from_db()
+    assert event.presenter_key == old
+
+
+def test_rotate_action_still_works_on_many_events(client, staff, event):
+    old = event.presenter_key
+    response = client.post(
+        "/admin/captions/event/",
+        {"action": "rotate_presenter_keys", "_selected_action": [event.pk]},
+    )
+    assert response.status_code == 302
+    event.refresh_from_db()
+    assert event.presenter_key != old
+
+
+def test_add_page_renders(client, staff):
+    assert client.get("/admin/captions/event/add/").status_code == 200
+    assert Event.objects.count() == 0

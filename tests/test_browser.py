@@ -1,0 +1,275 @@
+"""The pages in a real browser: Debian's Chromium, driven by Playwright, against real Daphne.
+
+The presenter's microphone is a WAV file played by Chromium's fake capture device. With the
+scripted engine (tests/fake_engine.py) tones become words; set CAPTIONS_BROWSER_WAV to a
+recording of real speech, CAPTIONS_BROWSER_ENGINE to an engine (e.g. ``local``) and
+CAPTIONS_BROWSER_EXPECT to words expected in Spanish to run the speech variant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests import browser
+from tests.fake_engine import silence, tone
+from tests.servers import ServerSet, server_set
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+expect = playwright_sync.expect
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(not browser.CHROMIUM.exists(), reason="needs Debian's chromium"),
+]
+
+SPEECH_WAV = os.environ.get("CAPTIONS_BROWSER_WAV", "")
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory) -> ServerSet:
+    servers = server_set(tmp_path_factory.mktemp("browser"))
+    servers.port = servers.start()
+    yield servers
+    servers.stop_all()
+
+
+@pytest.fixture(scope="module")
+def playwright():
+    with playwright_sync.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright, tmp_path_factory):
+    wav = browser.scripted_speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
+    chromium = browser.launch(playwright, wav)
+    yield chromium
+    chromium.close()
+
+
+def base_url(servers: ServerSet) -> str:
+    return f"http://127.0.0.1:{servers.port}"
+
+
+def speak_and_read(chromium, base: str, slug: str, key: str, language: str, expected: str):
+    """Open a listener in ``language``, then a presenter whose microphone plays the browser's WAV.
+
+    Returns (presenter page, audience page) once the audience shows a final containing
+    ``expected``.
+    """
+    listener = chromium.new_context(locale=language, viewport=browser.PHONE)
+    audience = listener.new_page()
+    audience.goto(f"{base}/e/{slug}/?lang={language}")
+    expect(audience.locator("#state")).to_have_attribute("data-state", "waiting")
+    speaker = chromium.new_context(viewport=browser.DESKTOP, permissions=["microphone"])
+    presenter = speaker.new_page()
+    presenter.goto(f"{base}/e/{slug}/present/?key={key}")
+    expect(presenter.locator("#connection")).to_have_attribute("data-state", "connected")
+    presenter.locator("#mic").click()
+    expect(presenter.locator("#status")).to_have_attribute("data-state", "live")
+    final = audience.locator("#captions .caption.final").filter(has_text=expected)
+    expect(final.first).to_be_visible(timeout=60_000)
+    return presenter, audience
+
+
+def test_presenter_microphone_reaches_a_spanish_listener(chromium, servers):
+    """Tones from the presenter's fake microphone arrive as Spanish captions on a phone."""
+    slug, key = browser.create_event(servers)
+    presenter, audience = speak_and_read(chromium, base_url(servers), slug, key, "es", "[es] alpha")
+    assert audience.locator("html").get_attribute("lang") == "es"
+    expect(audience.locator("#state")).to_have_attribute("data-state", "live")
+    expect(presenter.locator("#preview .line.final .original").first).to_contain_text("alpha")
+    expect(presenter.locator("#preview .line.final .translated").first).to_contain_text(
+        "[es] alpha"
+    )
+    expect(presenter.locator('#counts tr[data-lang="es"] .n')).to_have_text("1", timeout=10_000)
+    # Two utterances in the WAV: the second arrives too, each once.
+    expect(audience.locator("#captions .caption.final")).to_have_count(2, timeout=20_000)
+    texts = browser.final_texts(audience)
+    assert texts[0].startswith("[es] alpha")
+    assert texts[1].startswith("[es] ") and len(set(browser.final_seqs(audience))) == 2
+    expect(audience.locator("#announcer")).to_have_text(texts[-1])
+
+    display = audience.context.new_page()
+    display.set_viewport_size({"width": 1280, "height": 720})
+    display.goto(f"{base_url(servers)}/e/{slug}/display/es/")
+    expect(display.locator("#display-text")).to_contain_text("[es] alpha")
+    browser.screenshot(presenter, "presenter-desktop")
+    browser.screenshot(audience, "audience-phone")
+    browser.screenshot(display, "display-projector")
+    display.goto(f"{base_url(servers)}/e/{slug}/display/es/?transparent=1")
+    expect(display.locator("#display-text")).to_contain_text("[es] alpha")
+    browser.screenshot(display, "display-transparent")
+
+    presenter.locator("#show-qr").click()
+    expect(presenter.locator("#qr-overlay img")).to_be_visible()
+    browser.screenshot(presenter, "presenter-qr-fullscreen")
+    presenter.context.close()
+    audience.context.close()
+
+
+@pytest.mark.skipif(not SPEECH_WAV, reason="set CAPTIONS_BROWSER_WAV to run with real speech")
+def test_real_speech_reaches_a_spanish_listener(playwright, tmp_path):
+    """A recording of real speech through the configured engine arrives in Spanish."""
+    engine = os.environ.get("CAPTIONS_BROWSER_ENGINE", "local")
+    expected = os.environ.get("CAPTIONS_BROWSER_EXPECT", "")
+    servers = server_set(tmp_path, CAPTION_ENGINE=engine)
+    servers.port = servers.start()
+    chromium = browser.launch(playwright, Path(SPEECH_WAV))
+    try:
+        slug, key = browser.create_event(servers, targets=("es",))
+        presenter, audience = speak_and_read(chromium, base_url(servers), slug, key, "es", expected)
+        browser.screenshot(audience, "audience-real-speech")
+    finally:
+        chromium.close()
+        servers.stop_all()
+
+
+def say(socket, words: int) -> None:
+    """One utterance of ``words`` words to the scripted engine."""
+    for _ in range(words):
+        socket.send(tone(0.1))
+    socket.send(silence(0.1))
+
+
+@contextlib.contextmanager
+def presenter_socket(servers: ServerSet, slug: str, key: str):
+    """A live presenter connection from Python, for scripted utterances."""
+    from websockets.sync.client import connect
+
+    url = f"ws://127.0.0.1:{servers.port}/ws/events/{slug}/presenter/?key={key}"
+    with connect(url, origin=base_url(servers), open_timeout=10) as socket:
+        socket.send(json.dumps({"type": "start"}))
+        while json.loads(socket.recv(timeout=10)) != {"type": "status", "status": "live"}:
+            pass
+        yield socket
+
+
+def test_audience_recovers_after_a_server_restart_without_gaps_or_duplicates(chromium, servers):
+    """A listener whose server restarts reconnects and gets what it missed, each caption once."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.DESKTOP)
+    audience = context.new_page()
+    audience.goto(f"{base_url(servers)}/e/{slug}/?lang=es")
+    finals = audience.locator("#captions .caption.final")
+    with presenter_socket(servers, slug, key) as socket:
+        say(socket, 2)
+        expect(finals).to_have_count(1)
+
+    servers.stop(servers.port)
+    expect(audience.locator("#state")).to_have_attribute("data-state", "reconnecting")
+    servers.start(servers.port)
+    with presenter_socket(servers, slug, key) as socket:
+        say(socket, 3)  # likely spoken while the listener is still away: comes as history
+        expect(audience.locator("#state")).to_have_attribute("data-state", "live", timeout=30_000)
+        expect(finals).to_have_count(2)
+        say(socket, 4)  # live after the reconnection
+        expect(finals).to_have_count(3)
+
+    assert browser.final_texts(audience) == [
+        "[es] alpha bravo",
+        "[es] alpha bravo charlie",
+        "[es] delta echo foxtrot golf",  # the session's words continue
+    ]
+    seqs = browser.final_seqs(audience)
+    assert len(set(seqs)) == 3
+    browser.screenshot(audience, "audience-desktop")
+    context.close()
+
+
+def test_presenter_page_refuses_a_wrong_key_without_retrying(chromium, servers):
+    """A wrong key is a clear message: as a page (403) and as a socket (4001, no reconnect loop)."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.DESKTOP)
+    page = context.new_page()
+    response = page.goto(f"{base_url(servers)}/e/{slug}/present/?key=wrong")
+    assert response.status == 403
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    browser.screenshot(page, "presenter-forbidden")
+
+    # The organizer rotates the key after the page was served, before its script connects.
+    def rotate_key_then_load(route):
+        servers.shell(
+            "from captions.models import Event\n"
+            f"Event.objects.get(slug={slug!r}).rotate_presenter_key()"
+        )
+        route.continue_()
+
+    page.route("**/static/js/presenter.js", rotate_key_then_load)
+    sockets = []
+    page.on("websocket", lambda socket: sockets.append(socket.url))
+
+    page.goto(f"{base_url(servers)}/e/{slug}/present/?key={key}")
+    expect(page.locator("#alert")).to_contain_text("not valid", timeout=15_000)
+    expect(page.locator("#connection")).to_have_attribute("data-state", "closed")
+    expect(page.locator("#mic")).to_be_disabled()
+    time.sleep(3)  # a reconnect loop would have tried again by now
+    assert len(sockets) == 1
+    browser.screenshot(page, "presenter-wrong-key")
+    context.close()
+
+
+def test_caption_text_with_html_is_shown_as_text(chromium, servers):
+    """Markup in a stored caption is displayed literally and never becomes an element."""
+    slug, _ = browser.create_event(servers)
+    html = "<img src=x onerror=alert(1)>"
+    servers.shell(
+        "from captions.models import Caption, Event\n"
+        f"e = Event.objects.get(slug={slug!r})\n"
+        f"Caption.objects.create(event=e, seq=1, language='es', text={html!r}, "
+        "source_text='hi', start=0, end=1)"
+    )
+    context = chromium.new_context(viewport=browser.PHONE)
+    page = context.new_page()
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(f"{base_url(servers)}/e/{slug}/?lang=es")
+    expect(page.locator("#captions .caption.final .text")).to_have_text(html)
+    assert page.locator("#captions img").count() == 0
+    display = context.new_page()
+    display.goto(f"{base_url(servers)}/e/{slug}/display/es/")
+    expect(display.locator("#display-text")).to_contain_text(html)
+    assert display.locator("img").count() == 0
+    assert dialogs == []
+    context.close()
+
+
+def test_organizer_panel_lists_events_and_prints_a_join_card(chromium, servers):
+    """Staff see events with listener counts, rotate the key and open a printable join card."""
+    slug, key = browser.create_event(servers, title="Panel talk")
+    servers.shell(
+        "from django.contrib.auth.models import User\n"
+        "User.objects.filter(username='organizer').exists() or "
+        "User.objects.create_superuser('organizer', 'o@example.org', 'organizer-pw')"
+    )
+    context = chromium.new_context(viewport=browser.DESKTOP)
+    listener = context.new_page()
+    listener.goto(f"{base_url(servers)}/e/{slug}/?lang=fr")
+    page = context.new_page()
+    page.goto(f"{base_url(servers)}/admin/login/")
+    page.fill("#id_username", "organizer")
+    page.fill("#id_password", "organizer-pw")
+    page.click("input[type=submit]")
+    page.goto(f"{base_url(servers)}/admin/captions/event/")
+    row = page.locator("tr", has_text="Panel talk")
+    expect(row).to_contain_text("fr 1")
+    browser.screenshot(page, "admin-events")
+
+    row.get_by_role("link", name="Panel talk").click()
+    browser.screenshot(page, "admin-event", full_page=True)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Rotate presenter key").click()
+    expect(page.locator(".messagelist")).to_contain_text("New presenter key")
+    browser.screenshot(page, "admin-event", full_page=True)
+
+    page.goto(f"{base_url(servers)}/e/{slug}/card/")
+    expect(page.locator(".card .short-link")).to_contain_text(f"/e/{slug}")
+    browser.screenshot(page, "admin-join-card", full_page=True)
+    context.close()
