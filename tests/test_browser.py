@@ -152,6 +152,50 @@ def presenter_socket(servers: ServerSet, slug: str, key: str):
         yield socket
 
 
+WORKLET_PROBE = """
+async ([rate, frequency]) => {
+  const context = new OfflineAudioContext(1, rate, rate);  // one second
+  await context.audioWorklet.addModule("/static/js/pcm-worklet.js");
+  const node = new AudioWorkletNode(context, "pcm-worklet", { numberOfInputs: 1, numberOfOutputs: 0 });
+  const frames = [];
+  node.port.onmessage = (event) => {
+    if (event.data.type === "frame") frames.push(new Int16Array(event.data.pcm));
+  };
+  const tone = new OscillatorNode(context, { frequency });
+  const gain = new GainNode(context, { gain: 0.5 });
+  tone.connect(gain).connect(node);
+  tone.start();
+  await context.startRendering();
+  await new Promise((resolve) => setTimeout(resolve, 200));  // last port messages
+  const samples = frames.slice(1).flatMap((frame) => Array.from(frame));
+  const rms = Math.sqrt(samples.reduce((sum, v) => sum + v * v, 0) / samples.length) / 32768;
+  return { frames: frames.length, bytes: frames[0].byteLength, rms };
+}
+"""
+
+
+@pytest.mark.parametrize(
+    ("rate", "frequency", "low", "high"),
+    [
+        (48000, 1000, 0.34, 0.36),  # in the speech band: kept (a 0.5 sine has RMS 0.354)
+        (48000, 12000, 0, 0.01),  # above 8 kHz: filtered out, not folded back to 4 kHz
+        (44100, 1000, 0.34, 0.36),
+    ],
+)
+def test_worklet_resamples_to_16_khz_without_aliasing(
+    chromium, servers, rate, frequency, low, high
+):
+    """The AudioWorklet turns any context rate into 100 ms frames of band-limited 16 kHz PCM16."""
+    context = chromium.new_context()
+    page = context.new_page()
+    page.goto(f"{base_url(servers)}/healthz")
+    result = page.evaluate(WORKLET_PROBE, [rate, frequency])
+    context.close()
+    assert result["bytes"] == 3200
+    assert result["frames"] in (9, 10)  # one second, less the filter's look-ahead
+    assert low <= result["rms"] <= high
+
+
 def test_audience_recovers_after_a_server_restart_without_gaps_or_duplicates(chromium, servers):
     """A listener whose server restarts reconnects and gets what it missed, each caption once."""
     slug, key = browser.create_event(servers)

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 
-from captions.models import Caption, Event
+from captions.models import Caption, Event, EventLanguage
 
 pytestmark = pytest.mark.django_db
 
@@ -65,12 +65,22 @@ def test_audience_page_ignores_languages_the_event_does_not_offer(client, event)
     assert page_config(response)["language"] == "en"
 
 
-@pytest.mark.parametrize("language", ["es", "pt", "ca", "gl", "eo"])
-def test_audience_page_words_are_translated(client, language):
-    event = Event.objects.create(title="Talk", source_language=language)
-    response = client.get(f"/e/{event.slug}/")
-    assert "Back to live" not in response.content.decode()
-    assert page_config(response)["strings"]["live"] != "Live" or language == "eo"
+@pytest.mark.parametrize(
+    ("language", "back_to_live", "live"),
+    [
+        ("es", "Volver al directo", "En directo"),
+        ("pt", "Voltar ao direto", "Ao vivo"),
+        ("ca", "Torna al directe", "En directe"),
+        ("gl", "Volver ao directo", "En directo"),
+        ("eo", "Reen al la vivaĵo", "Viva"),
+    ],
+)
+def test_audience_page_words_are_in_the_listeners_language(client, language, back_to_live, live):
+    event = Event.objects.create(title="Talk", source_language="en")
+    EventLanguage.objects.create(event=event, code=language)
+    response = client.get(f"/e/{event.slug}/?lang={language}")
+    assert back_to_live in response.content.decode()
+    assert page_config(response)["strings"]["live"] == live
 
 
 def test_unknown_event_is_404(client, db):

@@ -15,6 +15,7 @@
     state: $("state"), language: $("language"), smaller: $("smaller"), bigger: $("bigger"),
     theme: $("theme"), original: $("original"), listen: $("listen"), captions: $("captions"),
     empty: $("empty"), backToLive: $("back-to-live"), announcer: $("announcer"), audio: $("speech"),
+    viewSettings: document.querySelector(".view-settings"),
   };
 
   const store = {
@@ -377,6 +378,9 @@
   ui.smaller.addEventListener("click", () => (fontStep = applyFont(fontStep - 1)));
   ui.bigger.addEventListener("click", () => (fontStep = applyFont(fontStep + 1)));
   ui.theme.addEventListener("change", () => applyTheme(ui.theme.value));
+  document.addEventListener("click", (event) => {
+    if (ui.viewSettings.open && !ui.viewSettings.contains(event.target)) ui.viewSettings.open = false;
+  });
   if (ui.original) {
     ui.original.addEventListener("change", () => {
       store.set("original", ui.original.checked ? "1" : "0");
