@@ -156,7 +156,8 @@ WORKLET_PROBE = """
 async ([rate, frequency]) => {
   const context = new OfflineAudioContext(1, rate, rate);  // one second
   await context.audioWorklet.addModule("/static/js/pcm-worklet.js");
-  const node = new AudioWorkletNode(context, "pcm-worklet", { numberOfInputs: 1, numberOfOutputs: 0 });
+  const options = { numberOfInputs: 1, numberOfOutputs: 0 };
+  const node = new AudioWorkletNode(context, "pcm-worklet", options);
   const frames = [];
   node.port.onmessage = (event) => {
     if (event.data.type === "frame") frames.push(new Int16Array(event.data.pcm));
