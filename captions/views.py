@@ -126,6 +126,7 @@ def presenter_strings() -> dict[str, str]:
         ),
         "mic_failed": _("The microphone could not be opened."),
         "mic_lost": _("The microphone was disconnected."),
+        "worklet_failed": _("The audio processor could not be loaded: reload the page."),
         "no_audio_api": _("This browser cannot capture audio here (AudioWorklet missing)."),
         "insecure": _("Browsers only allow the microphone on https:// pages or on localhost."),
     }

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -218,14 +219,80 @@ def test_audience_recovers_after_a_server_restart_without_gaps_or_duplicates(chr
         say(socket, 4)  # live after the reconnection
         expect(finals).to_have_count(3)
 
-    assert browser.final_texts(audience) == [
-        "[es] alpha bravo",
-        "[es] alpha bravo charlie",
-        "[es] delta echo foxtrot golf",  # the session's words continue
-    ]
+        assert browser.final_texts(audience) == [
+            "[es] alpha bravo",
+            "[es] alpha bravo charlie",
+            "[es] delta echo foxtrot golf",  # the session's words continue
+        ]
+        assert len(set(browser.final_seqs(audience))) == 3
+
+        # The original text on request: history comes again with it, without duplicates.
+        audience.locator("#original").check()
+        expect(audience.locator("#captions .caption .source").first).to_have_text("alpha bravo")
+        expect(finals).to_have_count(3)
+
+        # A partial is shown differently and replaced in place by its final.
+        for _ in range(2):
+            socket.send(tone(0.1))
+        partial = audience.locator("#captions .caption.partial")
+        expect(partial).to_have_text(re.compile(r"\[es\] hotel alpha"))
+        seq = partial.get_attribute("data-seq")
+        style = "el => getComputedStyle(el.querySelector('.text')).fontStyle"
+        assert partial.evaluate(style) == "italic"
+        assert finals.first.evaluate(style) == "normal"
+        browser.screenshot(audience, "audience-desktop")
+        socket.send(silence(0.1))
+        expect(finals).to_have_count(4)
+        expect(partial).to_have_count(0)
+        assert browser.final_seqs(audience)[-1] == seq
+    context.close()
+
+
+def test_listening_plays_the_engines_speech_clips_in_order(chromium, servers):
+    """With listening on, each final's synthesized speech is fetched and played in turn."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.PHONE)
+    audience = context.new_page()
+    audience.goto(f"{base_url(servers)}/e/{slug}/?lang=es")
+    audience.evaluate(
+        "() => { window.played = []; document.getElementById('speech')"
+        ".addEventListener('loadstart', (e) => window.played.push(e.target.src)); }"
+    )
+    with audience.expect_websocket(lambda socket: "speech=1" in socket.url):
+        audience.locator("#listen").check()  # reconnects asking for speech
+    expect(audience.locator("#state")).to_have_attribute("data-state", "waiting")
+    with presenter_socket(servers, slug, key) as socket:
+        say(socket, 1)
+        say(socket, 2)
+        expect(audience.locator("#captions .caption.final")).to_have_count(2)
     seqs = browser.final_seqs(audience)
-    assert len(set(seqs)) == 3
-    browser.screenshot(audience, "audience-desktop")
+    expected = [f"{base_url(servers)}/e/{slug}/speech/es/{seq}" for seq in seqs]
+    audience.wait_for_function(
+        "n => window.played.filter((src) => src.includes('/speech/')).length >= n", arg=2
+    )
+    played = [src for src in audience.evaluate("window.played") if "/speech/" in src]
+    assert played == expected
+    context.close()
+
+
+def test_presenter_buffers_audio_while_the_server_is_away(chromium, servers):
+    """Speech captured while the presenter's connection is down is sent after it reconnects."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.DESKTOP, permissions=["microphone"])
+    presenter = context.new_page()
+    presenter.goto(f"{base_url(servers)}/e/{slug}/present/?key={key}")
+    expect(presenter.locator("#connection")).to_have_attribute("data-state", "connected")
+    servers.stop(servers.port)
+    expect(presenter.locator("#connection")).to_have_attribute("data-state", "reconnecting")
+    presenter.locator("#mic").click()  # the fake microphone plays its WAV once, from now
+    expect(presenter.locator("#buffered")).to_be_visible(timeout=10_000)
+    time.sleep(3)  # the whole WAV is spoken into the buffer
+    servers.start(servers.port)
+    expect(presenter.locator("#status")).to_have_attribute("data-state", "live", timeout=30_000)
+    preview = presenter.locator("#preview .line.final")
+    expect(preview).to_have_count(2, timeout=20_000)
+    expect(preview.first.locator(".original")).to_contain_text("alpha")
+    expect(presenter.locator("#buffered")).to_be_hidden()
     context.close()
 
 

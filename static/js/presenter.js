@@ -111,7 +111,8 @@
       return;
     }
     setConnection("reconnecting");
-    const delay = Math.min(10000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
+    // Short waits: audio is piling up in the buffer meanwhile.
+    const delay = Math.min(5000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
     state.attempt += 1;
     state.reconnectTimer = setTimeout(connect, delay);
   }
@@ -204,6 +205,12 @@
 
   // ---- audio ----------------------------------------------------------------------
 
+  // Fetched now, so the microphone can start even while the server is unreachable.
+  const workletModule = fetch(config.worklet)
+    .then((response) => (response.ok ? response.blob() : Promise.reject(response.status)))
+    .then((blob) => URL.createObjectURL(new Blob([blob], { type: "text/javascript" })))
+    .catch(() => config.worklet);
+
   function queueFrame(buffer) {
     if (!state.wantLive) return; // paused: the microphone stays open but nothing is sent
     state.outbox.push(buffer);
@@ -245,7 +252,14 @@
       return;
     }
     const context = new AudioContext({ latencyHint: "interactive" });
-    await context.audioWorklet.addModule(config.worklet);
+    try {
+      await context.audioWorklet.addModule(await workletModule);
+    } catch (err) {
+      stream.getTracks().forEach((track) => track.stop());
+      context.close();
+      showAlert(S.worklet_failed);
+      return;
+    }
     const source = context.createMediaStreamSource(stream);
     const node = new AudioWorkletNode(context, "pcm-worklet", { numberOfInputs: 1, numberOfOutputs: 0 });
     node.port.onmessage = (event) => onWorklet(event.data);
