@@ -100,7 +100,7 @@
 
   function connect() {
     clearTimeout(state.reconnectTimer);
-    setConnection(state.attempt ? "reconnecting" : "connecting");
+    if (!state.attempt) setConnection("connecting");
     const socket = new WebSocket(socketUrl());
     state.refetchHistory = false;
     state.socket = socket;
@@ -111,6 +111,10 @@
     };
     socket.onmessage = (event) => onMessage(JSON.parse(event.data));
     socket.onclose = (event) => onClose(socket, event);
+  }
+
+  function isOpen() {
+    return Boolean(state.socket && state.socket.readyState === WebSocket.OPEN);
   }
 
   function reconnectNow() {
@@ -128,7 +132,8 @@
       setConnection("closed");
       return;
     }
-    setConnection("reconnecting");
+    // A blip that heals within a moment is not worth alarming the reader.
+    setTimeout(() => !isOpen() && !state.fatal && setConnection("reconnecting"), 1500);
     const delay = Math.min(15000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
     state.attempt += 1;
     state.reconnectTimer = setTimeout(connect, delay);

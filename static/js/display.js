@@ -27,7 +27,9 @@
     socket.onmessage = (event) => onMessage(JSON.parse(event.data));
     socket.onclose = (event) => {
       if (state.fatal || FATAL_CLOSES.has(event.code)) return;
-      showState(S.reconnecting);
+      setTimeout(() => {
+        if (!state.socket || state.socket.readyState !== WebSocket.OPEN) showState(S.reconnecting);
+      }, 1500);
       const delay = Math.min(15000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
       state.attempt += 1;
       setTimeout(connect, delay);
