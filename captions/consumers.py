@@ -14,7 +14,8 @@ from . import presence, protocol, storage
 from .engines import get_engine
 from .engines.base import EngineError, EngineSession
 from .events import EventInfo, load_event, save_status
-from .groups import captions_group, presenter_group
+from .fanout import CAPTION, SPEECH, Envelope, get_hub, stream_name
+from .groups import presenter_group
 from .models import EventStatus
 from .relay import CaptionRelay, broadcast_status
 
@@ -46,7 +47,9 @@ class PresenterConsumer(AsyncWebsocketConsumer):
         if self.event is None:
             return await self.close(code=protocol.CLOSE_EVENT_NOT_FOUND)
         if not self._authorized():
-            await self._send(protocol.error("unauthorized", "wrong or missing presenter key", fatal=True))
+            await self._send(
+                protocol.error("unauthorized", "wrong or missing presenter key", fatal=True)
+            )
             return await self.close(code=protocol.CLOSE_UNAUTHORIZED)
         if self.event.status == EventStatus.ENDED:
             await self._send(protocol.error("event_ended", "this event has ended", fatal=True))
@@ -59,7 +62,9 @@ class PresenterConsumer(AsyncWebsocketConsumer):
         await self.channel_layer.group_add(group, self.channel_name)
         self.preview_language = (self.event.target_languages or [self.event.source_language])[0]
         self.counts_task = asyncio.create_task(self._report_counts())
-        await self._send(protocol.status(self.event.status, languages=self.event.audience_languages))
+        await self._send(
+            protocol.status(self.event.status, languages=self.event.audience_languages)
+        )
         logger.info("presenter connected to event %s", self.event.slug)
 
     def _authorized(self) -> bool:
@@ -136,7 +141,6 @@ class PresenterConsumer(AsyncWebsocketConsumer):
             slug=self.event.slug,
             source_language=self.event.source_language,
             target_languages=self.event.target_languages,
-            channel_layer=self.channel_layer,
             preview=self._preview,
         )
         self.pump = asyncio.create_task(self._pump(self.session, relay))
@@ -177,9 +181,7 @@ class PresenterConsumer(AsyncWebsocketConsumer):
     async def _set_status(self, state: str, **details: Any) -> None:
         self._status = state
         await save_status(self.event.id, state)
-        await broadcast_status(
-            self.channel_layer, self.event.id, self.event.audience_languages, state, **details
-        )
+        await broadcast_status(self.event.id, self.event.audience_languages, state, **details)
         await self._send(protocol.status(state, **details))
 
     async def _preview(self, message: dict[str, Any]) -> None:
@@ -206,7 +208,9 @@ class PresenterConsumer(AsyncWebsocketConsumer):
         if message["channel"] == self.channel_name:
             return
         self.replaced = True
-        await self._send(protocol.error("replaced", "another presenter connection took over", fatal=True))
+        await self._send(
+            protocol.error("replaced", "another presenter connection took over", fatal=True)
+        )
         await self.close(code=protocol.CLOSE_REPLACED)
 
     async def _send(self, message: dict[str, Any]) -> None:
@@ -217,13 +221,17 @@ class PresenterConsumer(AsyncWebsocketConsumer):
 
 
 class AudienceConsumer(AsyncWebsocketConsumer):
-    """One listener: recent history on arrival, then live captions in one language."""
+    """One listener: recent history on arrival, then live captions in one language.
+
+    Listeners are fed by this process's fan-out hub (captions/fanout.py), not by
+    channel-layer groups: see that module for why.
+    """
 
     event: EventInfo | None = None
-    group: str | None = None
+    stream: str | None = None
 
     async def connect(self) -> None:
-        """Called when a listener opens the socket: join the language's group, replay history."""
+        """Called when a listener opens the socket: subscribe, replay history, then go live."""
         kwargs = self.scope["url_route"]["kwargs"]
         self.event = await load_event(kwargs["slug"])
         self.language = kwargs["language"]
@@ -231,27 +239,45 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         if self.event is None:
             return await self.close(code=protocol.CLOSE_EVENT_NOT_FOUND)
         if self.language not in self.event.audience_languages:
+            offered = ", ".join(self.event.audience_languages)
             await self._send_json(
-                protocol.error("language_not_offered", f"this event offers {self.event.audience_languages}", fatal=True)
+                protocol.error("language_not_offered", f"this event offers {offered}", fatal=True)
             )
             return await self.close(code=protocol.CLOSE_LANGUAGE_NOT_OFFERED)
-        params = query_params(self.scope)
-        self.with_source = params.get("original") in {"1", "true"} and self.language != self.event.source_language
-        self.speech = params.get("speech") in {"1", "true"}
-        after = params.get("after")
-        self.last_final = int(after) if after and after.isdigit() else None
-        self.group = captions_group(self.event.id, self.language, with_source=self.with_source)
-        # Join before reading history, so nothing falls between the two; duplicates are skipped.
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self._read_params(query_params(self.scope))
+        # Live messages that arrive while history is read wait here, so history comes first.
+        self.held: list[Envelope] | None = []
+        self.stream = stream_name(self.event.id, self.language, with_source=self.with_source)
+        await get_hub().add(self.stream, self, self.deliver)
         await presence.listener_joined(self.event.id, self.language, speech=self.speech)
-        await self._send_json(protocol.status(self.event.status, languages=self.event.audience_languages, title=self.event.title))
+        await self._send_json(
+            protocol.status(
+                self.event.status, languages=self.event.audience_languages, title=self.event.title
+            )
+        )
         await self._replay_history()
+        held, self.held = self.held, None
+        for envelope in held:
+            await self.deliver(envelope)
+
+    def _read_params(self, params: dict[str, str]) -> None:
+        self.with_source = (
+            params.get("original") in {"1", "true"} and self.language != self.event.source_language
+        )
+        self.speech = params.get("speech") in {"1", "true"}
+        after = params.get("after", "")
+        self.last_final = int(after) if after.isdigit() else None
 
     async def _replay_history(self) -> None:
         for row in await storage.recent_finals(self.event.id, self.language, self.last_final):
             message = protocol.caption(
-                seq=row.seq, language=row.language, final=True, text=row.text, start=row.start,
-                end=row.end, source_language=self.event.source_language,
+                seq=row.seq,
+                language=row.language,
+                final=True,
+                text=row.text,
+                start=row.start,
+                end=row.end,
+                source_language=self.event.source_language,
                 source_text=row.source_text if self.with_source else None,
             )
             await self._send_json(message)
@@ -260,31 +286,31 @@ class AudienceConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the listener leaves."""
-        if self.group is None:
+        if self.stream is None:
             return
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await get_hub().remove(self.stream, self)
         await presence.listener_left(self.event.id, self.language, speech=self.speech)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Listeners only read; anything they send is refused."""
-        await self._send_json(protocol.error("read_only", "the audience connection does not accept messages"))
+        await self._send_json(
+            protocol.error("read_only", "the audience connection does not accept messages")
+        )
 
-    async def caption_relay(self, message: dict[str, Any]) -> None:
-        """Called for each caption sent to this language's group."""
-        if self.last_final is not None and message["seq"] <= self.last_final:
-            return  # already delivered from history, or a late partial of a finished utterance
-        if message["final"]:
-            self.last_final = message["seq"]
-        await self.send(text_data=message["text"])
-
-    async def speech_relay(self, message: dict[str, Any]) -> None:
-        """Called when synthesized speech of a final is ready."""
-        if self.speech:
-            await self.send(text_data=message["text"])
-
-    async def status_relay(self, message: dict[str, Any]) -> None:
-        """Called when the event's state changes."""
-        await self.send(text_data=message["text"])
+    async def deliver(self, envelope: Envelope) -> None:
+        """Called by the hub for every message on this listener's stream."""
+        if self.held is not None:
+            self.held.append(envelope)
+            return
+        if envelope.kind == CAPTION:
+            if self.last_final is not None and envelope.seq <= self.last_final:
+                return  # already delivered from history, or a late partial of a finished utterance
+            if envelope.final:
+                self.last_final = envelope.seq
+        elif envelope.kind == SPEECH and not self.speech:
+            return
+        # Straight to the server's send: the text was serialized once for every listener.
+        await self.base_send({"type": "websocket.send", "text": envelope.text})
 
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=protocol.dumps(message))

@@ -20,8 +20,12 @@ TTL_SECONDS = 30
 REFRESH_SECONDS = 10
 SPEECH_PREFIX = "speech:"  # fields counting listeners who turned listening on
 
+DEBOUNCE_SECONDS = 0.5  # a join burst writes Redis a few times a second, not once per listener
+
 _local: dict[int, collections.Counter[str]] = collections.defaultdict(collections.Counter)
 _refresher: asyncio.Task | None = None
+_pending: dict[tuple[int, int], asyncio.TimerHandle] = {}  # (id of loop, event id)
+_last_publish: dict[tuple[int, int], float] = {}
 
 
 def _fields(language: str, speech: bool) -> list[str]:
@@ -32,7 +36,7 @@ async def listener_joined(event_id: int, language: str, *, speech: bool = False)
     """Called when a listener connects."""
     for field in _fields(language, speech):
         _local[event_id][field] += 1
-    await _publish(event_id)
+    _schedule_publish(event_id)
     _ensure_refresher()
 
 
@@ -41,7 +45,32 @@ async def listener_left(event_id: int, language: str, *, speech: bool = False) -
     for field in _fields(language, speech):
         _local[event_id][field] -= 1
     _local[event_id] = +_local[event_id]  # drop zero counts
-    await _publish(event_id)
+    _schedule_publish(event_id)
+
+
+def _schedule_publish(event_id: int) -> None:
+    """Write this process's counts for the event: at once if quiet, else once after the burst."""
+    loop = asyncio.get_running_loop()
+    pending_key = (id(loop), event_id)
+    if pending_key in _pending:
+        return
+    quiet = loop.time() - _last_publish.get(pending_key, 0.0) >= DEBOUNCE_SECONDS
+
+    def publish_now() -> None:
+        _pending.pop(pending_key, None)
+        _last_publish[pending_key] = loop.time()
+        task = loop.create_task(_publish(event_id))
+        task.add_done_callback(_log_failure)
+
+    if quiet:
+        publish_now()
+    else:
+        _pending[pending_key] = loop.call_later(DEBOUNCE_SECONDS, publish_now)
+
+
+def _log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning("could not publish listener counts: %s", task.exception())
 
 
 async def _publish(event_id: int) -> None:

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from . import protocol, storage
 from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
-from .groups import captions_group
+from .fanout import CAPTION, SPEECH, STATUS, Envelope, publish, stream_name
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +28,12 @@ class CaptionRelay:
         slug: str,
         source_language: str,
         target_languages: list[str],
-        channel_layer: Any,
         preview: Preview,
     ) -> None:
         self.event_id = event_id
         self.slug = slug
         self.source_language = source_language
         self.target_languages = [lang for lang in target_languages if lang != source_language]
-        self.layer = channel_layer
         self.preview = preview
         self._seqs: dict[str, int] = {}
 
@@ -46,7 +44,9 @@ class CaptionRelay:
         elif isinstance(result, SpeechResult):
             await self._speech(result)
         elif isinstance(result, EngineNotice):
-            await self.preview({"type": "engine", "state": result.kind.value, "detail": result.detail})
+            await self.preview(
+                {"type": "engine", "state": result.kind.value, "detail": result.detail}
+            )
 
     async def _seq_for(self, segment_id: str) -> int:
         if segment_id not in self._seqs:
@@ -89,12 +89,8 @@ class CaptionRelay:
             source_language=self.source_language,
             source_text=result.source_text if with_source else None,
         )
-        group = captions_group(self.event_id, language, with_source=with_source)
-        await self.layer.group_send(
-            group,
-            {"type": "caption.relay", "seq": seq, "final": result.is_final,
-             "text": protocol.dumps(message)},
-        )
+        stream = stream_name(self.event_id, language, with_source=with_source)
+        await publish(stream, Envelope(CAPTION, seq, result.is_final, protocol.dumps(message)))
 
     def _preview_message(self, seq: int, result: CaptionResult) -> dict[str, Any]:
         return {
@@ -119,23 +115,19 @@ class CaptionRelay:
         message = protocol.speech(
             seq=seq, language=result.language, url=url, content_type=result.content_type
         )
-        text = protocol.dumps(message)
+        envelope = Envelope(SPEECH, seq, True, protocol.dumps(message))
         for with_source in (False, True):
-            group = captions_group(self.event_id, result.language, with_source=with_source)
-            await self.layer.group_send(group, {"type": "speech.relay", "text": text})
+            await publish(
+                stream_name(self.event_id, result.language, with_source=with_source), envelope
+            )
 
 
-async def broadcast_status(
-    channel_layer: Any, event_id: int, languages: list[str], state: str, **details: Any
-) -> None:
+async def broadcast_status(event_id: int, languages: list[str], state: str, **details: Any) -> None:
     """Tell every listener of the event that its state changed."""
-    text = protocol.dumps(protocol.status(state, **details))
+    envelope = Envelope(STATUS, 0, False, protocol.dumps(protocol.status(state, **details)))
     await asyncio.gather(
         *(
-            channel_layer.group_send(
-                captions_group(event_id, lang, with_source=with_source),
-                {"type": "status.relay", "text": text},
-            )
+            publish(stream_name(event_id, lang, with_source=with_source), envelope)
             for lang in languages
             for with_source in (False, True)
         )

@@ -25,8 +25,15 @@ def store_final(
 ) -> None:
     """Store one utterance's final text in every language; storing it twice is harmless."""
     rows = [
-        Caption(event_id=event_id, seq=seq, language=lang, text=text, source_text=source_text,
-                start=start, end=end)
+        Caption(
+            event_id=event_id,
+            seq=seq,
+            language=lang,
+            text=text,
+            source_text=source_text,
+            start=start,
+            end=end,
+        )
         for lang, text in texts.items()
     ]
     try:
@@ -62,7 +69,9 @@ async def next_seq(event_id: int) -> int:
     return int(await client.incr(name))
 
 
-async def store_speech(event_id: int, seq: int, language: str, audio: bytes, content_type: str) -> None:
+async def store_speech(
+    event_id: int, seq: int, language: str, audio: bytes, content_type: str
+) -> None:
     """Keep a speech clip for a while, for every server process to serve."""
     client = get_redis(binary=True)
     name = key("speech", event_id, language, seq)

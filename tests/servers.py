@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,8 +78,16 @@ class ServerSet:
                 self.processes.remove((process, their_port))
 
     def stop_all(self) -> None:
+        """Stop every process and remove this set's Redis keys."""
         for _, port in list(self.processes):
             self.stop(port)
+        import redis
+
+        client = redis.Redis.from_url(self.env.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
+        run = self.env["CAPTIONS_TEST_RUN"]
+        for pattern in (f"test-captions-{run}:*", f"test-{run}*"):
+            for name in client.scan_iter(match=pattern, count=1000):
+                client.delete(name)
 
     def log(self, port: int) -> str:
         return (self.workdir / f"daphne-{port}.log").read_text(errors="replace")
@@ -99,8 +108,11 @@ def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 60) -> N
 
 def server_set(workdir: Path, **env: str) -> ServerSet:
     """Prepare a migrated file database in ``workdir``; extra env vars override settings."""
+    run = "srv" + uuid.uuid4().hex[:8]  # own Redis keys: event ids restart in each new database
     environment = {
         **os.environ,
+        "CAPTIONS_TEST_RUN": run,
+        "CHANNEL_LAYER_PREFIX": f"test-{run}",
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "CAPTIONS_VAR_DIR": str(workdir),
         "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",

@@ -106,8 +106,12 @@ async def test_finals_are_stored_per_language_and_partials_are_not(event):
     rows = Caption.objects.filter(event=event).order_by("seq", "language")
     stored = [row async for row in rows.values_list("seq", "language", "text")]
     assert [(lang, text) for _, lang, text in stored] == [
-        ("en", "alpha bravo"), ("es", "[es] alpha bravo"), ("fr", "[fr] alpha bravo"),
-        ("en", "charlie"), ("es", "[es] charlie"), ("fr", "[fr] charlie"),
+        ("en", "alpha bravo"),
+        ("es", "[es] alpha bravo"),
+        ("fr", "[fr] alpha bravo"),
+        ("en", "charlie"),
+        ("es", "[es] charlie"),
+        ("fr", "[fr] charlie"),
     ]
     await spanish.disconnect()
     await speaker.disconnect()
@@ -179,8 +183,8 @@ async def test_the_presenter_sees_its_preview_and_listener_counts(event):
     spanish, _ = await join(event.slug, "es", "speech=1")
     speaker = presenter(event)
     await speaker.connect()
-    counts = await receive_until(speaker, lambda m: m["type"] == "listeners")
-    assert counts[-1]["counts"] == {"es": 1, "speech:es": 1}
+    expected = {"es": 1, "speech:es": 1}
+    await receive_until(speaker, lambda m: m["type"] == "listeners" and m["counts"] == expected)
     await speaker.send_json_to({"type": "start"})
     await speaker.send_json_to({"type": "preview", "language": "fr"})
     await speak(speaker, 1)
@@ -193,7 +197,10 @@ async def test_the_presenter_sees_its_preview_and_listener_counts(event):
 
 async def test_a_listening_listener_gets_a_link_to_synthesized_speech(event, client):
     spanish, _ = await join(event.slug, "es", "speech=1")
-    speaker = await start_presenter(event)
+    speaker = presenter(event)
+    await speaker.connect()
+    await receive_until(speaker, lambda m: m["type"] == "listeners" and "speech:es" in m["counts"])
+    await speaker.send_json_to({"type": "start"})
     await speak(speaker, 1)
     messages = await receive_until(spanish, lambda m: m["type"] == "speech")
     assert messages[-1]["language"] == "es"
@@ -225,10 +232,21 @@ async def test_listener_counts_drop_when_listeners_leave(event):
     from captions.presence import listener_counts
 
     comms = [(await join(event.slug, "es"))[0] for _ in range(3)]
-    assert (await listener_counts(event.id))["es"] == 3
+    assert await eventually(lambda: listener_counts(event.id), {"es": 3})
     for comm in comms:
         await comm.disconnect()
-    assert await listener_counts(event.id) == {}
+    assert await eventually(lambda: listener_counts(event.id), {})
+
+
+async def eventually(read, expected, seconds: float = 3.0):
+    """Poll ``read()`` until it returns ``expected`` (counts are written in batches)."""
+    import asyncio
+
+    for _ in range(int(seconds / 0.1)):
+        if (value := await read()) == expected:
+            return True
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{value!r} != {expected!r}")
 
 
 async def test_an_engine_that_refuses_to_start_is_reported_to_the_presenter(event):
@@ -245,7 +263,10 @@ async def test_an_engine_that_refuses_to_start_is_reported_to_the_presenter(even
 
 def test_close_codes_are_distinct():
     codes = [
-        protocol.CLOSE_UNAUTHORIZED, protocol.CLOSE_EVENT_NOT_FOUND,
-        protocol.CLOSE_LANGUAGE_NOT_OFFERED, protocol.CLOSE_REPLACED, protocol.CLOSE_EVENT_ENDED,
+        protocol.CLOSE_UNAUTHORIZED,
+        protocol.CLOSE_EVENT_NOT_FOUND,
+        protocol.CLOSE_LANGUAGE_NOT_OFFERED,
+        protocol.CLOSE_REPLACED,
+        protocol.CLOSE_EVENT_ENDED,
     ]
     assert len(set(codes)) == len(codes)
