@@ -15,7 +15,7 @@
     state: $("state"), language: $("language"), smaller: $("smaller"), bigger: $("bigger"),
     theme: $("theme"), original: $("original"), listen: $("listen"), captions: $("captions"),
     empty: $("empty"), backToLive: $("back-to-live"), announcer: $("announcer"), audio: $("speech"),
-    viewSettings: document.querySelector(".view-settings"),
+    viewSettings: document.querySelector(".view-settings"), notice: $("notice"), unlock: $("unlock-audio"),
   };
 
   const store = {
@@ -292,15 +292,22 @@
   function playNext() {
     if (state.speechPlaying || !state.speechQueue.length) return;
     state.speechPlaying = true;
-    ui.audio.src = state.speechQueue.shift();
-    ui.audio.play().catch(() => {
+    const url = state.speechQueue.shift();
+    ui.audio.src = url;
+    ui.audio.play().catch((err) => {
+      if (!err || err.name !== "NotAllowedError") return; // a bad clip: "error" moves on
+      // Autoplay refused (no tap yet on this page): keep the clip and ask for a tap.
+      state.speechQueue.unshift(url);
       state.speechPlaying = false;
-      showProblemOnce(S.tap_to_listen);
+      ui.unlock.hidden = false;
     });
   }
 
-  function showProblemOnce(text) {
-    ui.announcer.textContent = text;
+  function showNotice(text) {
+    ui.notice.textContent = text;
+    ui.notice.hidden = false;
+    clearTimeout(state.noticeTimer);
+    state.noticeTimer = setTimeout(() => (ui.notice.hidden = true), 8000);
   }
 
   ui.audio.addEventListener("ended", () => {
@@ -322,15 +329,21 @@
     const base = config.language.split("-")[0];
     const voice = voices.find((v) => v.lang === config.language) || voices.find((v) => v.lang.split("-")[0] === base);
     if (voice) utterance.voice = voice;
-    else if (voices.length) showProblemOnce(S.listen_unavailable);
+    else if (voices.length) showNotice(S.listen_unavailable);
     speechSynthesis.speak(utterance);
   }
 
   function unlockAudio() {
     // Playing something inside the tap lets later clips play without one (iOS, Chrome).
-    ui.audio.src = silentWav();
-    ui.audio.play().catch(() => {});
-    if ("speechSynthesis" in window) speechSynthesis.cancel();
+    ui.unlock.hidden = true;
+    if (!state.speechPlaying && !state.speechQueue.length) {
+      ui.audio.src = silentWav();
+      ui.audio.play().catch(() => {});
+    }
+    if ("speechSynthesis" in window) {
+      speechSynthesis.cancel();
+      speechSynthesis.speak(new SpeechSynthesisUtterance(""));
+    }
   }
 
   function silentWav() {
@@ -394,10 +407,15 @@
       reconnectNow();
     });
   }
+  ui.unlock.addEventListener("click", () => {
+    unlockAudio();
+    playNext();
+  });
   ui.listen.addEventListener("change", () => {
     store.set("listen", ui.listen.checked ? "1" : "0");
     if (ui.listen.checked) unlockAudio();
     else {
+      ui.unlock.hidden = true;
       state.speechQueue = [];
       ui.audio.pause();
       state.speechPlaying = false;

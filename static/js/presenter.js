@@ -33,6 +33,7 @@
     mic: null, // {stream, context, node, source}
     eventStatus: "waiting",
     levelRms: 0,
+    wakeLock: null,
   };
 
   // ---- messages -------------------------------------------------------------------
@@ -296,10 +297,23 @@
       mic.context.close();
     }
     state.levelRms = 0;
+    if (state.wakeLock) state.wakeLock.release();
     updateButtons();
   }
 
+  async function holdWakeLock() {
+    // A laptop that sleeps mid-talk stops the microphone.
+    if (!("wakeLock" in navigator) || state.wakeLock || document.visibilityState !== "visible") return;
+    try {
+      state.wakeLock = await navigator.wakeLock.request("screen");
+      state.wakeLock.addEventListener("release", () => (state.wakeLock = null));
+    } catch (err) {
+      state.wakeLock = null;
+    }
+  }
+
   function goLive() {
+    holdWakeLock();
     state.wantLive = true;
     send({ type: "start" });
     updateButtons();
@@ -421,6 +435,13 @@
   });
   document.addEventListener("fullscreenchange", () => {
     if (!document.fullscreenElement) ui.overlay.hidden = true;
+  });
+
+  window.addEventListener("beforeunload", (event) => {
+    if (state.mic) event.preventDefault(); // leaving stops the captions: ask first
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && state.mic) holdWakeLock();
   });
 
   if (navigator.mediaDevices && navigator.mediaDevices.addEventListener) {
