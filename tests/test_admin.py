@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from asgiref.sync import async_to_sync
+import redis
+from django.conf import settings
 from django.contrib.auth.models import User
 
 from captions import presence
 from captions.admin import format_counts
 from captions.models import Event
+from captions.redis_client import key
 
 pytestmark = pytest.mark.django_db
 
@@ -26,15 +28,23 @@ def test_counts_read_in_the_events_language_order_with_listening_ones_apart():
     assert format_counts(None, ["en"]) == "?"
 
 
-def test_event_list_shows_status_live_listener_counts_and_links(client, staff, event):
-    async_to_sync(presence.listener_joined)(event.pk, "es")
-    try:
-        response = client.get("/admin/captions/event/")
-    finally:
-        async_to_sync(presence.listener_left)(event.pk, "es")
+@pytest.fixture
+def listening(event):
+    """One Spanish listener with listening on, as a server process reports it to Redis."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    name = key("listeners", event.pk, "admin-test-process")
+    client.hset(name, mapping={"es": 1, presence.SPEECH_PREFIX + "es": 1})
+    client.expire(name, 30)
+    yield
+    client.delete(name)
+
+
+def test_event_list_shows_status_live_listener_counts_and_links(client, staff, event, listening):
+    response = client.get("/admin/captions/event/")
     html = response.content.decode()
     assert response.status_code == 200
     assert "es 1" in html
+    assert "(listening: es 1)" in html
     assert f"/e/{event.slug}/present/?key={event.presenter_key}" in html
     assert f"/e/{event.slug}/card/" in html
 
