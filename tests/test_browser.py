@@ -112,6 +112,13 @@ def test_presenter_microphone_reaches_a_spanish_listener(chromium, servers):
     presenter.locator("#show-qr").click()
     expect(presenter.locator("#qr-overlay img")).to_be_visible()
     browser.screenshot(presenter, "presenter-qr-fullscreen")
+    presenter.locator("#hide-qr").click()
+
+    presenter.once("dialog", lambda dialog: dialog.accept())  # "End the event for everyone?"
+    presenter.locator("#end").click()
+    expect(presenter.locator("#status")).to_have_attribute("data-state", "ended")
+    expect(audience.locator("#state")).to_have_attribute("data-state", "ended")
+    expect(presenter.locator("#mic")).to_be_disabled()
     presenter.context.close()
     audience.context.close()
 
@@ -368,6 +375,10 @@ def test_caption_text_with_html_is_shown_as_text(chromium, servers):
     expect(display.locator("#display-text")).to_contain_text(html)
     assert display.locator("img").count() == 0
     assert dialogs == []
+    # The chosen language is remembered: the bare link reopens in Spanish.
+    page.goto(f"{base_url(servers)}/e/{slug}/")
+    expect(page).to_have_url(re.compile(r"\?lang=es$"))
+    expect(page.locator("#language")).to_have_value("es")
     context.close()
 
 
