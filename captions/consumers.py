@@ -13,7 +13,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from . import presence, protocol, storage
 from .engines import get_engine
 from .engines.base import EngineError, EngineSession
-from .events import EventInfo, load_event, save_status
+from .events import EventInfo, current_status, load_event, load_event_cached, save_status
 from .fanout import CAPTION, SPEECH, Envelope, get_hub, stream_name
 from .groups import presenter_group
 from .models import EventStatus
@@ -227,15 +227,20 @@ class AudienceConsumer(AsyncWebsocketConsumer):
     channel-layer groups: see that module for why.
     """
 
+    # No channel layer: a layer-backed consumer keeps a Redis receive pending per listener,
+    # which with thousands of listeners swamps Redis and times out (see bench/fanout.py).
+    channel_layer_alias = "no-channel-layer"
     event: EventInfo | None = None
     stream: str | None = None
 
     async def connect(self) -> None:
         """Called when a listener opens the socket: subscribe, replay history, then go live."""
         kwargs = self.scope["url_route"]["kwargs"]
-        self.event = await load_event(kwargs["slug"])
         self.language = kwargs["language"]
+        # Accept before any database work: in a join burst the handshake must not wait on it
+        # (Daphne drops connections not accepted within its handshake timeout).
         await self.accept()
+        self.event = await load_event_cached(kwargs["slug"])
         if self.event is None:
             return await self.close(code=protocol.CLOSE_EVENT_NOT_FOUND)
         if self.language not in self.event.audience_languages:
@@ -252,7 +257,9 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         await presence.listener_joined(self.event.id, self.language, speech=self.speech)
         await self._send_json(
             protocol.status(
-                self.event.status, languages=self.event.audience_languages, title=self.event.title
+                await current_status(self.event),
+                languages=self.event.audience_languages,
+                title=self.event.title,
             )
         )
         await self._replay_history()
