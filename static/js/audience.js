@@ -149,7 +149,10 @@
         break;
       case "history_end":
         state.inHistory = false;
-        if (msg.last_seq !== null && msg.last_seq !== undefined) noteFinal(msg.last_seq);
+        if (msg.last_seq !== null && msg.last_seq !== undefined) {
+          noteFinal(msg.last_seq);
+          dropStalePartials(msg.last_seq);
+        }
         scrollToLive(false);
         break;
       case "speech":
@@ -208,6 +211,13 @@
 
   function noteFinal(seq) {
     if (state.lastFinal === null || seq > state.lastFinal) state.lastFinal = seq;
+  }
+
+  function dropStalePartials(lastSeq) {
+    // A partial older than the last final whose final never came was withdrawn while away.
+    for (const line of ui.captions.querySelectorAll(".caption.partial")) {
+      if (Number(line.dataset.seq) <= lastSeq) line.remove();
+    }
   }
 
   function captionElement(seq) {

@@ -47,6 +47,10 @@
         onCaption(msg);
         break;
       case "history_end":
+        for (const [seq, item] of state.utterances) {
+          if (!item.final && msg.last_seq !== null && seq <= msg.last_seq) state.utterances.delete(seq);
+        }
+        render();
         break;
       case "error":
         if (msg.fatal) {
