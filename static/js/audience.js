@@ -9,6 +9,7 @@
   const FATAL_CLOSES = new Set([4004, 4005]);
   const SPEECH_WAIT_MS = 2500; // how long a final waits for the engine's speech before the browser speaks
   const FONT_STEPS = [0.9, 1.1, 1.3, 1.6, 2, 2.5, 3.2];
+  const MAX_CAPTIONS = 1000; // kept on the page; older ones are in the transcript
 
   const $ = (id) => document.getElementById(id);
   const ui = {
@@ -109,7 +110,9 @@
       state.attempt = 0;
       setConnection("connected");
     };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onmessage = (event) => {
+      if (socket === state.socket) onMessage(JSON.parse(event.data)); // not a replaced socket
+    };
     socket.onclose = (event) => onClose(socket, event);
   }
 
@@ -239,6 +242,8 @@
     const later = Array.from(ui.captions.querySelectorAll(".caption")).find((el) => Number(el.dataset.seq) > seq);
     ui.captions.insertBefore(line, later || null);
     if (ui.empty) ui.empty.hidden = true;
+    const all = ui.captions.querySelectorAll(".caption");
+    for (let i = 0; i < all.length - MAX_CAPTIONS; i++) all[i].remove(); // a long talk stays light
     return line;
   }
 
@@ -340,6 +345,9 @@
     const voice = voices.find((v) => v.lang === config.language) || voices.find((v) => v.lang.split("-")[0] === base);
     if (voice) utterance.voice = voice;
     else if (voices.length) showNotice(S.listen_unavailable);
+    utterance.onerror = (event) => {
+      if (event.error === "not-allowed") ui.unlock.hidden = false; // needs a tap first
+    };
     speechSynthesis.speak(utterance);
   }
 
