@@ -47,6 +47,7 @@ def language_name(code: str) -> str:
 
 
 def language_choices(codes: list[str]) -> list[dict[str, str]]:
+    """The offered languages with their own names, for pickers."""
     return [{"code": code, "name": language_name(code)} for code in codes]
 
 
@@ -134,6 +135,7 @@ def presenter_strings() -> dict[str, str]:
 
 @require_GET
 def audience(request: HttpRequest, slug: str) -> HttpResponse:
+    """The listener's page: captions in one language, its own words in that language too."""
     event = get_object_or_404(Event.objects.prefetch_related("languages"), slug=slug)
     languages = event.audience_language_codes()
     language = chosen_language(request, languages, event.source_language)
@@ -160,6 +162,7 @@ def audience(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def presenter_key_ok(request: HttpRequest, event: Event) -> bool:
+    """Whether the request carries the event's presenter key (or comes from staff)."""
     if request.user.is_staff:
         return True
     given = request.GET.get("key", "")
@@ -168,6 +171,7 @@ def presenter_key_ok(request: HttpRequest, event: Event) -> bool:
 
 @require_GET
 def presenter(request: HttpRequest, slug: str) -> HttpResponse:
+    """The presenter's page: microphone, live preview, listener counts and the join QR code."""
     event = get_object_or_404(Event.objects.prefetch_related("languages"), slug=slug)
     if not presenter_key_ok(request, event):
         return render(request, "captions/presenter_forbidden.html", {"event": event}, status=403)
@@ -197,6 +201,7 @@ def presenter(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def display(request: HttpRequest, slug: str, language: str) -> HttpResponse:
+    """Full-screen captions of one language for a projector or an OBS browser source."""
     event = get_object_or_404(Event.objects.prefetch_related("languages"), slug=slug)
     if language not in event.audience_language_codes():
         raise Http404("This event does not offer that language.")
@@ -213,6 +218,7 @@ def display(request: HttpRequest, slug: str, language: str) -> HttpResponse:
 @require_GET
 @cache_control(max_age=3600)
 def qr_code_svg(request: HttpRequest, slug: str) -> HttpResponse:
+    """The join link as an SVG QR code, sharp at any size."""
     event = get_object_or_404(Event, slug=slug)
     return HttpResponse(qr_svg(audience_url(request, event)), content_type="image/svg+xml")
 
@@ -220,6 +226,7 @@ def qr_code_svg(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @cache_control(max_age=3600)
 def qr_code_png(request: HttpRequest, slug: str) -> HttpResponse:
+    """The join link as a PNG QR code."""
     event = get_object_or_404(Event, slug=slug)
     return HttpResponse(qr_png(audience_url(request, event)), content_type="image/png")
 
@@ -227,6 +234,7 @@ def qr_code_png(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @cache_control(max_age=900)
 async def speech_clip(request: HttpRequest, slug: str, language: str, seq: int) -> HttpResponse:
+    """One final's synthesized speech, while it is kept."""
     event = await Event.objects.filter(slug=slug).afirst()
     if event is None:
         raise Http404("No such event.")
@@ -271,4 +279,5 @@ def transcript(request: HttpRequest, slug: str, language: str, fmt: str) -> Http
 
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness probe for load balancers."""
     return JsonResponse({"ok": True})
