@@ -110,6 +110,7 @@ def presenter_strings() -> dict[str, str]:
         "resume": _("Resume"),
         "microphone": _("Microphone"),
         "buffered": _("%s s of audio waiting to be sent"),
+        "audio_lost": _("The connection was away too long: the oldest buffered audio was dropped."),
         "confirm_end": _("End the event for everyone? Captioning cannot be restarted."),
         "unauthorized": _(
             "This presenter key is not valid (it may have been replaced). "

@@ -217,6 +217,7 @@
     state.outbox.push(buffer);
     if (state.outbox.length > MAX_BUFFERED_FRAMES) {
       state.outbox.shift();
+      if (!state.dropped) showAlert(S.audio_lost, "warning");
       state.dropped += 1;
     }
     flush();
