@@ -353,6 +353,23 @@ def test_presenter_page_refuses_a_wrong_key_without_retrying(chromium, servers):
     context.close()
 
 
+def test_presenter_page_explains_a_refused_microphone(chromium, servers):
+    """When the browser refuses the microphone the presenter is told how to allow it."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.DESKTOP)
+    context.add_init_script(
+        "navigator.mediaDevices.getUserMedia = () =>"
+        " Promise.reject(new DOMException('Permission denied', 'NotAllowedError'));"
+    )
+    page = context.new_page()
+    page.goto(f"{base_url(servers)}/e/{slug}/present/?key={key}")
+    page.locator("#mic").click()
+    expect(page.locator("#alert")).to_contain_text("microphone was refused")
+    expect(page.locator("#mic")).to_have_text("Start microphone")
+    expect(page.locator("#status")).to_have_attribute("data-state", "waiting")
+    context.close()
+
+
 def test_caption_text_with_html_is_shown_as_text(chromium, servers):
     """Markup in a stored caption is displayed literally and never becomes an element."""
     slug, _ = browser.create_event(servers)
