@@ -1,0 +1,64 @@
+"""Text translation for captions: backends behind one interface and a process-wide router.
+
+``get_translator()`` returns the shared :class:`Router`; language codes are ISO 639-1
+(``en``, ``es``, ``pt``...), and regional tags such as ``pt-BR`` are accepted.
+Bergamot model directories beyond the bundled en<->pt come from the
+``CAPTION_BERGAMOT_MODELS`` setting (a list of paths; or the environment variable of
+that name, paths separated by ``os.pathsep``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .base import TranslationError, Translator, normalize_language
+from .router import Router
+
+__all__ = [
+    "Router",
+    "TranslationError",
+    "Translator",
+    "get_translator",
+    "normalize_language",
+    "reset_translator",
+]
+
+_lock = threading.Lock()
+_router: Router | None = None
+
+
+def bergamot_model_dirs() -> list[str]:
+    """Return the user's extra Bergamot model directories from settings or the environment."""
+    from django.conf import settings
+
+    if settings.configured and hasattr(settings, "CAPTION_BERGAMOT_MODELS"):
+        return [str(path) for path in settings.CAPTION_BERGAMOT_MODELS]
+    value = os.environ.get("CAPTION_BERGAMOT_MODELS", "")
+    return [path for path in value.split(os.pathsep) if path.strip()]
+
+
+def build_router() -> Router:
+    """Create the backends in priority order: Bergamot (neural) first, then Apertium."""
+    from .apertium import ApertiumTranslator
+    from .bergamot import BergamotTranslator
+
+    return Router([BergamotTranslator(bergamot_model_dirs()), ApertiumTranslator()])
+
+
+def get_translator() -> Router:
+    """Return the process-wide translator, created on first use."""
+    global _router
+    with _lock:
+        if _router is None:
+            _router = build_router()
+        return _router
+
+
+def reset_translator() -> None:
+    """Close the shared translator so the next call builds a new one (tests, settings changes)."""
+    global _router
+    with _lock:
+        if _router is not None:
+            _router.close()
+        _router = None

