@@ -111,7 +111,8 @@ class _Pipeline:
                 return self._exchange(self._process, payload)
             except (OSError, TimeoutError) as exc:
                 self._stop()
-                raise TranslationError(f"Apertium {self.mode.stem}: {exc}", permanent=False) from exc
+                message = f"Apertium {self.mode.stem}: {exc}"
+                raise TranslationError(message, permanent=False) from exc
 
     @staticmethod
     def _exchange(process: subprocess.Popen[bytes], payload: bytes) -> bytes:

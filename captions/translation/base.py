@@ -26,13 +26,14 @@ class Translator(abc.ABC):
     def translate(self, text: str, source: str, target: str) -> str:
         """Return ``text`` translated; raise TranslationError on failure."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release processes or models; called at shutdown and in tests."""
 
     def check_pair(self, source: str, target: str) -> None:
         """Raise a permanent TranslationError if this backend lacks the pair."""
         if (source, target) not in self.pairs():
-            raise TranslationError(f"{self.name} cannot translate {source}->{target}", permanent=True)
+            message = f"{self.name} cannot translate {source}->{target}"
+            raise TranslationError(message, permanent=True)
 
 
 def normalize_language(code: str) -> str:

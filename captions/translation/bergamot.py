@@ -62,7 +62,8 @@ def _load_direction(model_dir: Path) -> Any:
     try:
         return NativeDirection(str(model_dir))
     except Exception as exc:  # the native engine raises bare RuntimeErrors
-        raise TranslationError(f"Cannot load Bergamot model {model_dir}: {exc}", permanent=True) from exc
+        message = f"Cannot load Bergamot model {model_dir}: {exc}"
+        raise TranslationError(message, permanent=True) from exc
 
 
 class BergamotTranslator(Translator):
