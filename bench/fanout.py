@@ -178,8 +178,8 @@ class Bench:
         event_id, self.slug = out.strip().splitlines()[-1].split()
         self.event_id = int(event_id)
 
-    def start_ours(self, processes: int) -> list[str]:
-        ports = [self.servers.start() for _ in range(processes)]
+    def start_ours(self, processes: int, server: str = "daphne") -> list[str]:
+        ports = [self.servers.start(server=server) for _ in range(processes)]
         self.ports = ports
         return [
             f"ws://127.0.0.1:{ports[i % len(ports)]}/ws/events/{self.slug}/audience/"
@@ -263,7 +263,10 @@ def spawn_clients(urls: list[str], listeners: int, rate: float, listen: float, p
 
 
 def run_one(bench: Bench, target: str, processes: int, listeners: int, args) -> Result:
-    urls = bench.start_raw() if target == "raw" else bench.start_ours(processes)
+    if target == "raw":
+        urls = bench.start_raw()
+    else:
+        urls = bench.start_ours(processes, server="uvicorn" if target == "uvic" else "daphne")
     pids = bench.server_pids(target)
     try:
         clients = spawn_clients(urls, listeners, args.rate, args.seconds + 2, args.client_procs)
@@ -307,7 +310,10 @@ def main() -> None:
     client.add_argument("--settle", type=float, default=1)
     parser.add_argument("--listeners", default="")
     parser.add_argument("--processes", default="1,2")
-    parser.add_argument("--targets", default="raw,ours")
+    parser.add_argument(
+        "--targets", default="raw,ours,uvic",
+        help="raw: websockets baseline; ours: Daphne; uvic: our app under uvicorn",
+    )
     parser.add_argument("--seconds", type=float, default=8, help="measured window per size")
     parser.add_argument("--rate", type=float, default=800, help="connections opened per second")
     parser.add_argument("--client-procs", type=int, default=2)
@@ -339,10 +345,12 @@ def summarize(results: list[Result]) -> None:
     raw = capacity([r for r in results if r.target == "raw"])
     print(f"\nload after: {os.getloadavg()}")
     print(f"raw websockets server: largest N with p95 < {P95_LIMIT_MS} ms, none lost or refused: {raw}")
-    for processes in sorted({r.processes for r in results if r.target == "ours"}):
-        ours = capacity([r for r in results if r.target == "ours" and r.processes == processes])
-        ratio = f"{ours / raw:.2f}" if raw else "n/a"
-        print(f"ours, {processes} Daphne process(es): {ours}  (ratio to raw: {ratio})")
+    for target, server in (("ours", "Daphne"), ("uvic", "uvicorn")):
+        for processes in sorted({r.processes for r in results if r.target == target}):
+            mine = [r for r in results if r.target == target and r.processes == processes]
+            ours = capacity(mine)
+            ratio = f"{ours / raw:.2f}" if raw else "n/a"
+            print(f"ours under {server}, {processes} process(es): {ours}  (ratio to raw: {ratio})")
     per_message = [
         (r.target, r.processes, r.listeners, 1e6 * r.server_cpu_s / max(r.received, 1))
         for r in results

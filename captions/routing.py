@@ -1,11 +1,17 @@
 """WebSocket URL patterns."""
 
+from channels.auth import AuthMiddlewareStack
 from django.urls import path, re_path
 
 from . import consumers
 
 websocket_urlpatterns = [
-    path("ws/events/<slug:slug>/presenter/", consumers.PresenterConsumer.as_asgi()),
+    # Only the presenter may log in with a staff session; listeners are anonymous, and
+    # leaving the session middleware out of their path saves a wrapper on every send.
+    path(
+        "ws/events/<slug:slug>/presenter/",
+        AuthMiddlewareStack(consumers.PresenterConsumer.as_asgi()),
+    ),
     re_path(
         r"^ws/events/(?P<slug>[-\w]+)/audience/(?P<language>[A-Za-z0-9-]{2,16})/$",
         consumers.AudienceConsumer.as_asgi(),

@@ -46,21 +46,12 @@ class ServerSet:
     def shell(self, code: str) -> str:
         return self.manage("shell", "-c", code)
 
-    def start(self, port: int | None = None) -> int:
-        """Start one Daphne process; return its port once it answers HTTP."""
+    def start(self, port: int | None = None, server: str = "daphne") -> int:
+        """Start one server process (Daphne, or uvicorn); return its port once it answers."""
         port = port or free_port()
         log = open(self.workdir / f"daphne-{port}.log", "ab")
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "presenter_site.asgi:application",
-            ],
+            SERVER_COMMANDS[server](port),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -91,6 +82,18 @@ class ServerSet:
 
     def log(self, port: int) -> str:
         return (self.workdir / f"daphne-{port}.log").read_text(errors="replace")
+
+
+SERVER_COMMANDS = {
+    "daphne": lambda port: [
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        "presenter_site.asgi:application",
+    ],
+    "uvicorn": lambda port: [
+        sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+    ],
+}  # fmt: skip
 
 
 def wait_for_http(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
