@@ -20,7 +20,6 @@ import asyncio
 import json
 import os
 import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -71,7 +70,10 @@ async def run_clients(urls: list[str], rate: float, settle: float, listen: float
         started = time.monotonic()
         try:
             ws = await websockets.connect(
-                url, open_timeout=10, ping_interval=None, max_queue=None,
+                url,
+                open_timeout=10,
+                ping_interval=None,
+                max_queue=None,
                 origin="http://127.0.0.1",
             )
         except Exception:
@@ -101,10 +103,13 @@ async def run_clients(urls: list[str], rate: float, settle: float, listen: float
     for task in readers:
         task.cancel()
     return {
-        "connected": len(sockets), "failed": failed, "received": count,
+        "connected": len(sockets),
+        "failed": failed,
+        "received": count,
         "latencies_ms": [round(x * 1000, 1) for x in sample],
         "connect_p95_s": percentile(sorted(connect_times), 95) if connect_times else None,
-        "window_start": window_start, "close_s": time.monotonic() - closing,
+        "window_start": window_start,
+        "close_s": time.monotonic() - closing,
     }
 
 
@@ -156,9 +161,7 @@ class Result:
         )
 
 
-HEADER = (
-    "target pr  listn   conn  fail    lost  p50(ms)  p95(ms)  p99(ms)  cpu(s)  ok?"
-)
+HEADER = "target pr  listn   conn  fail    lost  p50(ms)  p95(ms)  p99(ms)  cpu(s)  ok?"
 
 
 class Bench:
@@ -192,9 +195,19 @@ class Bench:
 
         port = free_port()
         self.raw = subprocess.Popen(
-            [sys.executable, str(ROOT / "bench" / "raw_broadcast.py"), "--port", str(port),
-             "--event", str(self.event_id), "--prefix", self.prefix],
-            stdout=subprocess.PIPE, text=True, env=self.servers.env,
+            [
+                sys.executable,
+                str(ROOT / "bench" / "raw_broadcast.py"),
+                "--port",
+                str(port),
+                "--event",
+                str(self.event_id),
+                "--prefix",
+                self.prefix,
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=self.servers.env,
         )
         self.raw.stdout.readline()  # "ready"
         self.raw_pid = self.raw.pid
@@ -235,12 +248,19 @@ async def publish_updates(bench: Bench, seconds: float) -> int:
     started = time.monotonic()
     for n in range(count):
         for lang in LANGUAGES:
-            body = json.dumps({
-                "type": "caption", "seq": n + 1, "final": True, "language": lang,
-                "text": f"caption number {n} in {lang}, about forty characters long",
-                "bench": time.time(),
-            })
-            await client.publish(f"{bench.prefix}:stream:{bench.event_id}:{lang}", f"c:{n + 1}:1:{body}")
+            body = json.dumps(
+                {
+                    "type": "caption",
+                    "seq": n + 1,
+                    "final": True,
+                    "language": lang,
+                    "text": f"caption number {n} in {lang}, about forty characters long",
+                    "bench": time.time(),
+                }
+            )
+            await client.publish(
+                f"{bench.prefix}:stream:{bench.event_id}:{lang}", f"c:{n + 1}:1:{body}"
+            )
         await asyncio.sleep(max(0.0, started + (n + 1) * interval - time.monotonic()))
     await client.aclose()
     return count
@@ -252,9 +272,20 @@ def spawn_clients(urls: list[str], listeners: int, rate: float, listen: float, p
     for k in range(procs):
         share = [urls[i % len(urls)] for i in range(k, listeners, procs)]
         process = subprocess.Popen(
-            [sys.executable, __file__, "client", "--rate", str(rate / procs),
-             "--listen", str(listen), "--settle", "1"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                __file__,
+                "client",
+                "--rate",
+                str(rate / procs),
+                "--listen",
+                str(listen),
+                "--settle",
+                "1",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         process.stdin.write(json.dumps(share) + "\n")
         process.stdin.flush()
@@ -290,8 +321,18 @@ def run_one(bench: Bench, target: str, processes: int, listeners: int, args) -> 
             process.wait(30)
         latencies.sort()
         return Result(
-            target, processes, listeners, connected, failed, sent, sent * connected, received,
-            percentile(latencies, 50), percentile(latencies, 95), percentile(latencies, 99), cpu,
+            target,
+            processes,
+            listeners,
+            connected,
+            failed,
+            sent,
+            sent * connected,
+            received,
+            percentile(latencies, 50),
+            percentile(latencies, 95),
+            percentile(latencies, 99),
+            cpu,
         )
     finally:
         bench.stop(target)
@@ -311,7 +352,8 @@ def main() -> None:
     parser.add_argument("--listeners", default="")
     parser.add_argument("--processes", default="1,2")
     parser.add_argument(
-        "--targets", default="raw,ours,uvic",
+        "--targets",
+        default="raw,ours,uvic",
         help="raw: websockets baseline; ours: Daphne; uvic: our app under uvicorn",
     )
     parser.add_argument("--seconds", type=float, default=8, help="measured window per size")
@@ -331,7 +373,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp))
         for target in args.targets.split(","):
-            for processes in [1] if target == "raw" else [int(p) for p in args.processes.split(",")]:
+            for processes in (
+                [1] if target == "raw" else [int(p) for p in args.processes.split(",")]
+            ):
                 for n in sizes:
                     result = run_one(bench, target, processes, n, args)
                     results.append(result)
@@ -344,7 +388,9 @@ def main() -> None:
 def summarize(results: list[Result]) -> None:
     raw = capacity([r for r in results if r.target == "raw"])
     print(f"\nload after: {os.getloadavg()}")
-    print(f"raw websockets server: largest N with p95 < {P95_LIMIT_MS} ms, none lost or refused: {raw}")
+    print(
+        f"raw websockets server: largest N, p95 < {P95_LIMIT_MS} ms, none lost or refused: {raw}"
+    )
     for target, server in (("ours", "Daphne"), ("uvic", "uvicorn")):
         for processes in sorted({r.processes for r in results if r.target == target}):
             mine = [r for r in results if r.target == target and r.processes == processes]
@@ -355,9 +401,10 @@ def summarize(results: list[Result]) -> None:
         (r.target, r.processes, r.listeners, 1e6 * r.server_cpu_s / max(r.received, 1))
         for r in results
     ]
-    print("server CPU per delivered message (µs): " + ", ".join(
-        f"{t}/{p}p/{n}: {us:.1f}" for t, p, n, us in per_message
-    ))
+    print(
+        "server CPU per delivered message (µs): "
+        + ", ".join(f"{t}/{p}p/{n}: {us:.1f}" for t, p, n, us in per_message)
+    )
 
 
 if __name__ == "__main__":

@@ -16,6 +16,8 @@ import resource
 import redis.asyncio as redis
 from websockets.asyncio.server import broadcast, serve
 
+LANGUAGES = ("en", "es", "fr", "de")
+
 
 def raise_file_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -53,7 +55,9 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--event", type=int, required=True)
-    parser.add_argument("--languages", type=lambda s: s.split(","), default=["en", "es", "fr", "de"])
+    parser.add_argument(
+        "--languages", type=lambda s: s.split(","), default=["en", "es", "fr", "de"]
+    )
     parser.add_argument("--prefix", default="captions")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
     raise_file_limit()
