@@ -370,6 +370,27 @@ def test_presenter_page_explains_a_refused_microphone(chromium, servers):
     context.close()
 
 
+def test_presenter_page_shows_engine_overload_and_recovery(chromium, servers):
+    """The engine's overload notice is shown to the presenter and cleared when it recovers."""
+    slug, key = browser.create_event(servers)
+    context = chromium.new_context(viewport=browser.DESKTOP)
+    page = context.new_page()
+    sockets = []
+
+    def relay(socket_route):
+        socket_route.connect_to_server()  # frames pass through both ways
+        sockets.append(socket_route)
+
+    page.route_web_socket(re.compile(r".*/presenter/.*"), relay)
+    page.goto(f"{base_url(servers)}/e/{slug}/present/?key={key}")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "connected")
+    sockets[0].send(json.dumps({"type": "engine", "state": "overloaded", "detail": "2 s behind"}))
+    expect(page.locator("#alert")).to_contain_text("overloaded")
+    sockets[0].send(json.dumps({"type": "engine", "state": "recovered", "detail": ""}))
+    expect(page.locator("#alert")).to_be_hidden()
+    context.close()
+
+
 def test_caption_text_with_html_is_shown_as_text(chromium, servers):
     """Markup in a stored caption is displayed literally and never becomes an element."""
     slug, _ = browser.create_event(servers)
