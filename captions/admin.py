@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import exports, presence
+from .forms import EventForm, EventLanguageForm, EventLanguageFormSet
 from .models import Caption, Event, EventLanguage, EventStatus, GlossaryTerm
 
 logger = logging.getLogger(__name__)
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 
 class EventLanguageInline(admin.TabularInline):
     model = EventLanguage
+    form = EventLanguageForm  # only languages the configured engine can translate into
+    formset = EventLanguageFormSet
     extra = 1
 
 
@@ -66,6 +69,7 @@ class EventAdmin(admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["title", "slug"]
     readonly_fields = ["presenter_link", "audience_link", "qr_code", "listeners", "transcripts"]
+    form = EventForm
     inlines = [EventLanguageInline, GlossaryTermInline]
     actions = ["rotate_presenter_keys"]
     change_form_template = "admin/captions/event/change_form.html"

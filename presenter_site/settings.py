@@ -102,7 +102,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {}
         if CHANNEL_LAYER_BACKEND == "memory"
         else {
-            "hosts": [REDIS_URL],
+            # channels_redis blocks up to 5 s waiting for messages; redis-py 8 gives reads a
+            # 5 s socket timeout by default, which would fail every idle wait.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
         },
     }

@@ -270,3 +270,13 @@ def test_close_codes_are_distinct():
         protocol.CLOSE_EVENT_ENDED,
     ]
     assert len(set(codes)) == len(codes)
+
+
+async def test_an_idle_presenter_connection_outlives_the_redis_read_timeout(event):
+    import asyncio
+
+    speaker = await start_presenter(event)
+    await asyncio.sleep(6.5)  # channels_redis waits 5 s for messages on an idle channel
+    await speaker.send_json_to({"type": "ping"})
+    await receive_until(speaker, lambda m: m["type"] == "pong")
+    await speaker.disconnect()
