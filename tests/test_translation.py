@@ -59,7 +59,8 @@ def test_apertium_input_is_escaped_and_flushed():
 
 def test_apertium_marks_and_blanks_are_removed_but_escaped_text_is_kept():
     """Unknown-word, generation-error and untranslated marks go; the user's own characters stay."""
-    assert decode_output(b"Hola *Xqz #ir @=World \\@user \\[1\\] .[]") == "Hola Xqz ir =World @user [1]."
+    raw = b"Hola *Xqz #ir @=World \\@user \\[1\\] .[]"
+    assert decode_output(raw) == "Hola Xqz ir =World @user [1]."
 
 
 @needs_apertium
