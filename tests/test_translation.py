@@ -7,7 +7,13 @@ import threading
 
 import pytest
 
-from captions.translation import TranslationError, build_router, get_translator, reset_translator
+from captions.translation import (
+    TranslationError,
+    Translator,
+    build_router,
+    get_translator,
+    reset_translator,
+)
 from captions.translation.apertium import (
     ApertiumTranslator,
     available,
@@ -199,3 +205,29 @@ def test_a_named_firefox_style_model_directory_is_used_first(tmp_path):
     translator = BergamotTranslator([mine], cache_dir=tmp_path / "cache")
     assert translator.model_dir("en", "pt") == mine
     assert "olá" in words(translator.translate("Hello world.", "en", "pt"))
+
+
+class Shouting(Translator):
+    """A trivial backend for router logic: en->xx upper-cases and counts its calls."""
+
+    name = "shouting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return frozenset({("en", "xx")})
+
+    def translate(self, text: str, source: str, target: str) -> str:
+        self.calls += 1
+        return text.upper()
+
+
+def test_router_answers_a_repeated_caption_from_its_cache():
+    """A streaming prefix asked for again is not translated again, unless the glossary differs."""
+    backend = Shouting()
+    router = Router([backend])
+    assert router.translate("hello", "en", "xx") == router.translate("hello", "en", "xx")
+    assert backend.calls == 1
+    router.translate("hello", "en", "xx", glossary={"hello": {"xx": "hi"}})
+    assert backend.calls == 2

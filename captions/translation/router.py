@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from .base import TranslationError, Translator, normalize_language
-from .glossary import Glossary, translate_with_glossary
+from .cache import LRUCache
+from .glossary import Glossary, glossary_key, translate_with_glossary
 
 PIVOT = "en"
 
@@ -46,8 +47,9 @@ def plan(
 class Router:
     """The process-wide translator: best backend per pair, English pivot, glossary."""
 
-    def __init__(self, backends: Sequence[Translator]) -> None:
+    def __init__(self, backends: Sequence[Translator], cache_size: int = 1024) -> None:
         self.backends = tuple(backends)
+        self._cache = LRUCache(cache_size)
         self._direct = direct_pairs(self.backends)
         languages = {lang for pair in self._direct for lang in pair}
         self._routes = {
@@ -80,9 +82,16 @@ class Router:
     ) -> str:
         """Translate one caption, keeping glossary terms or rendering them for ``target``."""
         legs = self.route(source, target)
-        if not glossary:
-            return self._run(legs, text)
-        return translate_with_glossary(lambda t: self._run(legs, t), text, glossary, target)
+        key = (text, normalize_language(source), normalize_language(target), glossary_key(glossary))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if glossary:
+            result = translate_with_glossary(lambda t: self._run(legs, t), text, glossary, target)
+        else:
+            result = self._run(legs, text)
+        self._cache.put(key, result)
+        return result
 
     @staticmethod
     def _run(legs: tuple[Leg, ...], text: str) -> str:
