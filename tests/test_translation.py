@@ -231,3 +231,36 @@ def test_router_answers_a_repeated_caption_from_its_cache():
     assert backend.calls == 1
     router.translate("hello", "en", "xx", glossary={"hello": {"xx": "hi"}})
     assert backend.calls == 2
+
+
+class Fixed(Translator):
+    """A trivial backend that claims the given pairs."""
+
+    def __init__(self, name: str, *pairs: tuple[str, str]) -> None:
+        self.name, self._pairs = name, frozenset(pairs)
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        return self._pairs
+
+    def translate(self, text: str, source: str, target: str) -> str:
+        return text
+
+
+def test_routes_prefer_direct_then_english_then_another_pivot():
+    """Direct pairs win, English is the first pivot, and another language serves when needed."""
+    neural = Fixed("neural", ("pt", "en"), ("en", "pt"))
+    rules = Fixed("rules", ("en", "es"), ("es", "fr"), ("pt", "es"), ("en", "pt"))
+    router = Router([neural, rules])
+    legs = router.route("en", "pt")
+    assert [(leg.backend.name, leg.target) for leg in legs] == [("neural", "pt")]
+    assert [leg.target for leg in router.route("pt", "fr")] == ["es", "fr"]
+    assert [leg.target for leg in router.route("en", "fr")] == ["es", "fr"]
+    assert ("fr", "en") not in router.pairs()
+
+
+@needs_apertium
+def test_english_reaches_french_through_spanish_when_apertium_fr_es_is_installed(router):
+    """With apertium-fr-es, en->fr is en->es->fr and keeps the expected words."""
+    if ("es", "fr") not in router.backends[1].pairs():
+        pytest.skip("apertium-fr-es is not installed")
+    assert {"chat", "table"} <= words(router.translate("The cat is on the table.", "en", "fr"))

@@ -1,4 +1,4 @@
-"""Choose a backend per language pair, pivot through English, apply the glossary."""
+"""Choose a backend per language pair, pivot through English or another language, apply glossary."""
 
 from __future__ import annotations
 
@@ -33,15 +33,21 @@ def direct_pairs(backends: Sequence[Translator]) -> dict[tuple[str, str], Transl
 def plan(
     direct: Mapping[tuple[str, str], Translator], source: str, target: str, pivot: str = PIVOT
 ) -> tuple[Leg, ...] | None:
-    """Return the legs from ``source`` to ``target``: none, one, or two through ``pivot``."""
+    """Return the legs from ``source`` to ``target``: none, one, or two through a pivot.
+
+    English is the preferred pivot (most models go through it); otherwise the first
+    language, in alphabetical order, that both legs reach (en->es->fr with Apertium).
+    """
     if source == target:
         return ()
     if (source, target) in direct:
         return (Leg(direct[source, target], source, target),)
-    first, second = direct.get((source, pivot)), direct.get((pivot, target))
-    if first is None or second is None:
-        return None
-    return (Leg(first, source, pivot), Leg(second, pivot, target))
+    languages = sorted({lang for pair in direct for lang in pair} - {source, target, pivot})
+    for middle in (pivot, *languages):
+        first, second = direct.get((source, middle)), direct.get((middle, target))
+        if first is not None and second is not None:
+            return (Leg(first, source, middle), Leg(second, middle, target))
+    return None
 
 
 class Router:
