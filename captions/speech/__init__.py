@@ -26,22 +26,34 @@ _lock = threading.Lock()
 _router: SpeechRouter | None = None
 
 
-def piper_voices() -> list[str]:
-    """Return the user's extra Piper voice files from settings or the environment."""
+def setting(name: str) -> object | None:
+    """Return a Django setting, else the environment variable of that name, else None."""
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
-    if settings.configured and hasattr(settings, "CAPTION_PIPER_VOICES"):
-        return [str(path) for path in settings.CAPTION_PIPER_VOICES]
-    value = os.environ.get("CAPTION_PIPER_VOICES", "")
-    return [path for path in value.split(os.pathsep) if path.strip()]
+    try:
+        value = getattr(settings, name, None)
+    except ImproperlyConfigured:  # used outside Django, e.g. by bench scripts
+        value = None
+    return os.environ.get(name) if value is None else value
+
+
+def paths(value: object | None) -> list[str]:
+    """Return a list of paths from a list setting or an ``os.pathsep``-separated string."""
+    if not value:
+        return []
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    return [str(item) for item in items if str(item).strip()]
+
+
+def piper_voices() -> list[str]:
+    """Return the user's extra Piper voice files (``CAPTION_PIPER_VOICES``)."""
+    return paths(setting("CAPTION_PIPER_VOICES"))
 
 
 def speech_format() -> str:
     """Return the configured audio format, WAV when ffmpeg is missing; fail on unknown names."""
-    from django.conf import settings
-
-    configured = getattr(settings, "CAPTION_SPEECH_FORMAT", None) if settings.configured else None
-    audio_format = check_format(configured or os.environ.get("CAPTION_SPEECH_FORMAT") or "wav")
+    audio_format = check_format(str(setting("CAPTION_SPEECH_FORMAT") or "wav"))
     if audio_format != "wav" and not ffmpeg_available():
         logger.warning("CAPTION_SPEECH_FORMAT=%s needs ffmpeg; sending WAV", audio_format)
         return "wav"

@@ -28,14 +28,29 @@ _lock = threading.Lock()
 _router: Router | None = None
 
 
-def bergamot_model_dirs() -> list[str]:
-    """Return the user's extra Bergamot model directories from settings or the environment."""
+def setting(name: str) -> object | None:
+    """Return a Django setting, else the environment variable of that name, else None."""
     from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
 
-    if settings.configured and hasattr(settings, "CAPTION_BERGAMOT_MODELS"):
-        return [str(path) for path in settings.CAPTION_BERGAMOT_MODELS]
-    value = os.environ.get("CAPTION_BERGAMOT_MODELS", "")
-    return [path for path in value.split(os.pathsep) if path.strip()]
+    try:
+        value = getattr(settings, name, None)
+    except ImproperlyConfigured:  # used outside Django, e.g. by bench scripts
+        value = None
+    return os.environ.get(name) if value is None else value
+
+
+def paths(value: object | None) -> list[str]:
+    """Return a list of paths from a list setting or an ``os.pathsep``-separated string."""
+    if not value:
+        return []
+    items = value.split(os.pathsep) if isinstance(value, str) else value
+    return [str(item) for item in items if str(item).strip()]
+
+
+def bergamot_model_dirs() -> list[str]:
+    """Return the user's extra Bergamot model directories (``CAPTION_BERGAMOT_MODELS``)."""
+    return paths(setting("CAPTION_BERGAMOT_MODELS"))
 
 
 def build_router() -> Router:
