@@ -123,3 +123,12 @@ def test_an_unknown_speech_format_fails_loudly():
     """A typo in CAPTION_SPEECH_FORMAT is an error at start-up, not silent WAV."""
     with pytest.raises(ValueError, match="flac"):
         build_synthesizer("flac")
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_text_with_nothing_to_pronounce_gives_a_short_valid_wav(synthesizer, language):
+    """Punctuation alone yields a playable WAV under a second, not an error."""
+    if language not in synthesizer.languages():
+        pytest.skip(f"no voice for {language}")
+    audio, content_type = synthesizer.synthesize("...", language)
+    assert content_type == "audio/wav" and duration(audio) < 1.0

@@ -6,17 +6,15 @@ other Piper voices (``*.onnx`` with its ``.onnx.json`` beside it).
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import threading
-import wave
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from .base import SpeechError, Synthesizer
-from .wav import CONTENT_TYPE
+from .wav import CONTENT_TYPE, pcm_to_wav
 
 logger = logging.getLogger(__name__)
 
@@ -79,15 +77,14 @@ class PiperSynthesizer(Synthesizer):
     def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
         """Return a 16-bit mono WAV of ``text`` at the voice's rate (22.05 kHz for joe)."""
         self.check_language(language)
-        buffer = io.BytesIO()
         with self._lock:
             voice = self._voice(language)
             try:
-                with wave.open(buffer, "wb") as wav:
-                    voice.synthesize_wav(text, wav)
+                pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
             except Exception as exc:  # onnxruntime and the phonemizer raise their own types
                 raise SpeechError(f"Piper failed: {exc}", permanent=False) from exc
-        return buffer.getvalue(), CONTENT_TYPE
+        # Text with nothing to pronounce ("...") gives no chunk: an empty WAV, not an error.
+        return pcm_to_wav(pcm, voice.config.sample_rate), CONTENT_TYPE
 
     def _voice(self, language: str) -> Any:
         if language not in self._loaded:
