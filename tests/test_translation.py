@@ -264,3 +264,25 @@ def test_english_reaches_french_through_spanish_when_apertium_fr_es_is_installed
     if ("es", "fr") not in router.backends[1].pairs():
         pytest.skip("apertium-fr-es is not installed")
     assert {"chat", "table"} <= words(router.translate("The cat is on the table.", "en", "fr"))
+
+
+class Counting(Fixed):
+    """A trivial backend that counts its calls per pair."""
+
+    def __init__(self, name: str, *pairs: tuple[str, str]) -> None:
+        super().__init__(name, *pairs)
+        self.calls: list[tuple[str, str]] = []
+
+    def translate(self, text: str, source: str, target: str) -> str:
+        self.calls.append((source, target))
+        return f"{text}>{target}"
+
+
+def test_translating_into_several_languages_runs_a_shared_pivot_leg_once():
+    """pt->es and pt->ca both start with pt->en, which is translated only once."""
+    neural = Counting("neural", ("pt", "en"))
+    rules = Counting("rules", ("en", "es"), ("en", "ca"))
+    router = Router([neural, rules])
+    out = router.translate_many("olá", "pt", ["es", "ca", "pt"])
+    assert out == {"es": "olá>en>es", "ca": "olá>en>ca", "pt": "olá"}
+    assert neural.calls == [("pt", "en")]

@@ -76,13 +76,6 @@ def restore(translated: str, protected: Protected, glossary: Glossary, target: s
     return _PLACEHOLDER.sub(substitute, translated) if protected.terms else translated
 
 
-def glossary_key(glossary: Glossary | None) -> tuple:
-    """Return a hashable summary of a glossary, for caching translations made with it."""
-    if not glossary:
-        return ()
-    return tuple(sorted((term, tuple(sorted(r.items()))) for term, r in glossary.items()))
-
-
 def translate_with_glossary(
     translate: Callable[[str], str], text: str, glossary: Glossary, target: str
 ) -> str:

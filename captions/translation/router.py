@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from .base import TranslationError, Translator, normalize_language
 from .cache import LRUCache
-from .glossary import Glossary, glossary_key, translate_with_glossary
+from .glossary import Glossary, translate_with_glossary
 
 PIVOT = "en"
 
@@ -66,7 +66,7 @@ class Router:
         }
 
     def pairs(self) -> frozenset[tuple[str, str]]:
-        """Return every (source, target) pair translatable directly or through English."""
+        """Return every (source, target) pair translatable directly or through a pivot."""
         return frozenset(self._routes)
 
     def supported_targets(self, source: str) -> frozenset[str]:
@@ -88,21 +88,25 @@ class Router:
     ) -> str:
         """Translate one caption, keeping glossary terms or rendering them for ``target``."""
         legs = self.route(source, target)
-        key = (text, normalize_language(source), normalize_language(target), glossary_key(glossary))
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
-        if glossary:
-            result = translate_with_glossary(lambda t: self._run(legs, t), text, glossary, target)
-        else:
-            result = self._run(legs, text)
-        self._cache.put(key, result)
-        return result
+        if not glossary:
+            return self._run(legs, text)
+        return translate_with_glossary(lambda t: self._run(legs, t), text, glossary, target)
 
-    @staticmethod
-    def _run(legs: tuple[Leg, ...], text: str) -> str:
+    def translate_many(
+        self, text: str, source: str, targets: Iterable[str], glossary: Glossary | None = None
+    ) -> dict[str, str]:
+        """Translate one caption into several languages; a shared pivot leg runs once."""
+        return {target: self.translate(text, source, target, glossary) for target in targets}
+
+    def _run(self, legs: tuple[Leg, ...], text: str) -> str:
+        # Each leg is cached: streaming repeats prefixes, and pivots share their first leg.
         for leg in legs:
-            text = leg.backend.translate(text, leg.source, leg.target)
+            key = (leg.backend.name, leg.source, leg.target, text)
+            cached = self._cache.get(key)
+            if cached is None:
+                cached = leg.backend.translate(text, leg.source, leg.target)
+                self._cache.put(key, cached)
+            text = cached
         return text
 
     def close(self) -> None:
