@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from captions.speech import build_synthesizer  # noqa: E402
+from captions.speech import SpeechRouter, build_synthesizer  # noqa: E402
 from captions.speech.wav import duration  # noqa: E402
 from captions.translation import build_router  # noqa: E402
 from captions.translation.router import Router  # noqa: E402
@@ -76,8 +76,12 @@ def main() -> None:
         ("bergamot pt-en", PORTUGUESE, "pt", "en"),
         ("pivot pt-es (berg+apert)", PORTUGUESE, "pt", "es"),
         ("pivot es-pt (apert+berg)", SPANISH, "es", "pt"),
+        ("pivot en-fr (apert+apert)", ENGLISH, "en", "fr"),
     ]
     for name, sentences, source, target in cases:
+        if (source, target) not in router.pairs():
+            print(f"{name:<28} not installed")
+            continue
 
         def translate(text: str, source: str = source, target: str = target) -> str:
             return router.translate(text, source, target)
@@ -85,16 +89,25 @@ def main() -> None:
         report(name, measure(translate, sentences, rounds))
     report("apertium command en-es", measure(apertium_command, ENGLISH, min(rounds, 5)))
     router.close()
-    synthesizer = build_synthesizer()
-    for name, sentences, language in [("espeak es", SPANISH, "es"), ("piper en", ENGLISH, "en")]:
-        audio_seconds: list[float] = []
+    for audio_format in ("wav", "mp3"):
+        speech(build_synthesizer(audio_format), audio_format, rounds)
 
-        def speak(text: str, language: str = language, seconds: list = audio_seconds) -> None:
-            seconds.append(duration(synthesizer.synthesize(text, language)[0]))
+
+def speech(synthesizer: SpeechRouter, audio_format: str, rounds: int) -> None:
+    """Report synthesis latency, audio size and (for WAV) real-time factor per backend."""
+    for name, sentences, language in [("espeak es", SPANISH, "es"), ("piper en", ENGLISH, "en")]:
+        outputs: list[bytes] = []
+
+        def speak(text: str, language: str = language, outputs: list = outputs) -> None:
+            outputs.append(synthesizer.synthesize(text, language)[0])
 
         times = measure(speak, sentences, min(rounds, 8))
-        rtf = sum(times[1:]) / 1000 / max(sum(audio_seconds[1:]), 1e-9)
-        report(f"{name} ({synthesizer.backend_for(language).name})", times, f"RTF {rtf:.3f}")
+        notes = f"{statistics.median(map(len, outputs)) / 1000:.0f} kB a sentence"
+        if audio_format == "wav":
+            rtf = sum(times[1:]) / 1000 / sum(duration(audio) for audio in outputs[1:])
+            notes += f", RTF {rtf:.3f}"
+        backend = synthesizer.backend_for(language).name
+        report(f"{name} ({backend}, {audio_format})", times, notes)
 
 
 if __name__ == "__main__":
