@@ -95,3 +95,11 @@ def test_bergamot_keeps_placeholders_including_two_digit_ones(router):
     assert "Zqx11" in out and "Zqx3" in out
     out = router.translate("Zqx11 é nosso patrocinador, e Zqx3 também.", "pt", "en")
     assert "Zqx11" in out and "Zqx3" in out
+
+
+def test_acronyms_match_only_in_capitals():
+    """The term 'US' is protected in 'the US market' but the pronoun in 'let us' is not."""
+    glossary = {"US": {"es": "EE. UU."}}
+    assert protect("Let us talk about the US market.", glossary).text == (
+        "Let us talk about the Zqx0 market."
+    )

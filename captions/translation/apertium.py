@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODES_DIR = Path("/usr/share/apertium/modes")
 TIMEOUT_SECONDS = 10.0
+MAX_CHARS = 8_000  # a caption is a sentence or a few
 
 # Apertium names languages with ISO 639-3 or 639-1 codes; the app uses 639-1.
 ISO_639_1 = {
@@ -106,13 +107,20 @@ class _Pipeline:
         """Send one NUL-terminated request and return the reply without its NUL."""
         with self._lock:
             if self._process is None or self._process.poll() is not None:
-                self._process = self._start()
+                self._process = self._started()
             try:
                 return self._exchange(self._process, payload)
             except (OSError, TimeoutError) as exc:
                 self._stop()
                 message = f"Apertium {self.mode.stem}: {exc}"
                 raise TranslationError(message, permanent=False) from exc
+
+    def _started(self) -> subprocess.Popen[bytes]:
+        try:
+            return self._start()
+        except (OSError, subprocess.SubprocessError) as exc:
+            message = f"Cannot start Apertium {self.mode.stem}: {exc}"
+            raise TranslationError(message, permanent=True) from exc
 
     @staticmethod
     def _exchange(process: subprocess.Popen[bytes], payload: bytes) -> bytes:
@@ -160,6 +168,9 @@ class ApertiumTranslator(Translator):
         self.check_pair(source, target)
         if not text.strip():
             return ""
+        if len(text) > MAX_CHARS:
+            # The whole request is written before the reply is read: keep it within pipe buffers.
+            raise TranslationError(f"Text over {MAX_CHARS} characters", permanent=True)
         return decode_output(self._pipelines[source, target].request(encode_input(text)))
 
     def close(self) -> None:

@@ -33,16 +33,22 @@ def placeholder(index: int) -> str:
     return f"{PLACEHOLDER_PREFIX}{index}"
 
 
+def _alternative(term: str) -> str:
+    # Acronyms ("US", "IT") match only in capitals, so the words "us" and "it" stay words.
+    escaped = re.escape(term)
+    return escaped if term.isupper() and len(term) > 1 else f"(?i:{escaped})"
+
+
 def _terms_pattern(glossary: Glossary) -> re.Pattern[str] | None:
-    terms = sorted((term for term in glossary if term.strip()), key=len, reverse=True)
+    terms = sorted((term.strip() for term in glossary if term.strip()), key=len, reverse=True)
     if not terms:
         return None
-    alternatives = "|".join(re.escape(term.strip()) for term in terms)
-    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    alternatives = "|".join(map(_alternative, terms))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)")
 
 
 def protect(text: str, glossary: Glossary) -> Protected:
-    """Replace each glossary term found in ``text`` (any case, whole words) by a placeholder."""
+    """Replace each glossary term in ``text`` (whole words; any case but acronyms) by a token."""
     pattern = _terms_pattern(glossary)
     if pattern is None:
         return Protected(text, ())
