@@ -63,6 +63,7 @@ def test_apertium_mode_names_become_iso_639_1_pairs():
 def test_apertium_input_is_escaped_and_flushed():
     """Stream-format characters are escaped and each request ends with a blank and a NUL."""
     assert encode_input("a [b]\n c/d") == b"a \\[b\\] c\\/d[]\0"
+    assert encode_input("a\0b") == b"a b[]\0"
 
 
 def test_apertium_marks_and_blanks_are_removed_but_escaped_text_is_kept():

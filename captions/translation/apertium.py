@@ -72,7 +72,8 @@ def discover_modes(modes_dir: Path = DEFAULT_MODES_DIR) -> dict[tuple[str, str],
 
 def encode_input(text: str) -> bytes:
     """Return one request for the pipeline: escaped text, a closing blank, a NUL flush."""
-    line = _SPACES.sub(" ", text).strip()
+    # NUL ends a request in null-flush mode, so it must not come from the text.
+    line = _SPACES.sub(" ", text.replace("\0", " ")).strip()
     # The trailing blank lets the first stage release a sentence-final period at once.
     return _ESCAPED.sub(r"\\\1", line).encode() + b"[]\0"
 
