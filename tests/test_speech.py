@@ -132,3 +132,11 @@ def test_text_with_nothing_to_pronounce_gives_a_short_valid_wav(synthesizer, lan
         pytest.skip(f"no voice for {language}")
     audio, content_type = synthesizer.synthesize("...", language)
     assert content_type == "audio/wav" and duration(audio) < 1.0
+
+
+@needs_espeak
+def test_regional_tags_are_spoken_by_the_language_voice(synthesizer):
+    """The app's BCP 47 tags work: pt-BR is spoken by the Portuguese voice."""
+    assert synthesizer.speaks("pt-BR") and not synthesizer.speaks("tlh")
+    audio, content_type = synthesizer.synthesize("Olá a todos.", "pt-BR")
+    assert_plausible_speech(audio, content_type, (0.3, 4.0))

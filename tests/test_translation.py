@@ -161,6 +161,7 @@ def test_router_lists_targets_including_the_source_itself(router):
     """English can go to Spanish, Catalan, Galician, Esperanto, Portuguese and stay English."""
     assert {"en", "es", "ca", "gl", "eo", "pt"} <= router.supported_targets("en")
     assert ("pt", "es") in router.pairs()
+    assert router.supports("en", "pt-BR") and not router.supports("en", "ja")
 
 
 def test_router_returns_the_text_unchanged_when_source_and_target_match():

@@ -11,6 +11,11 @@ from .encode import check_format, encode
 logger = logging.getLogger(__name__)
 
 
+def language_code(tag: str) -> str:
+    """Return the ISO 639-1 code of a BCP 47 tag: ``pt-BR`` is ``pt``, ``zh-Hans`` is ``zh``."""
+    return tag.strip().replace("_", "-").split("-")[0].lower()
+
+
 class SpeechRouter(Synthesizer):
     """The process-wide synthesizer: each language goes to the first backend that speaks it."""
 
@@ -28,15 +33,20 @@ class SpeechRouter(Synthesizer):
         """Return every language some backend speaks."""
         return frozenset(self._chosen)
 
+    def speaks(self, language: str) -> bool:
+        """Return whether some backend speaks ``language`` (BCP 47 tags accepted)."""
+        return language_code(language) in self._chosen
+
     def backend_for(self, language: str) -> Synthesizer:
         """Return the backend that speaks ``language``; raise a permanent SpeechError if none."""
+        language = language_code(language)
         if language not in self._chosen:
             raise SpeechError(f"No voice for {language}", permanent=True)
         return self._chosen[language]
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
         """Return (audio bytes, content type) from the language's backend, compressed if asked."""
-        wav, content_type = self.backend_for(language).synthesize(text, language)
+        wav, content_type = self.backend_for(language).synthesize(text, language_code(language))
         if self.audio_format == "wav":
             return wav, content_type
         try:

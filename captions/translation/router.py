@@ -74,6 +74,10 @@ class Router:
         source = normalize_language(source)
         return frozenset({source} | {t for s, t in self._routes if s == source})
 
+    def supports(self, source: str, target: str) -> bool:
+        """Return whether ``source`` translates into ``target`` (BCP 47 tags accepted)."""
+        return normalize_language(target) in self.supported_targets(source)
+
     def route(self, source: str, target: str) -> tuple[Leg, ...]:
         """Return the legs used for a pair; raise a permanent TranslationError if none."""
         source, target = normalize_language(source), normalize_language(target)
