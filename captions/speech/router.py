@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from .base import SpeechError, Synthesizer
 from .encode import check_format, encode
@@ -43,6 +43,12 @@ class SpeechRouter(Synthesizer):
         if language not in self._chosen:
             raise SpeechError(f"No voice for {language}", permanent=True)
         return self._chosen[language]
+
+    def warm_up(self, languages: Iterable[str]) -> None:
+        """Load the voices for these languages (Piper takes a second); call it off the loop."""
+        for language in languages:
+            if self.speaks(language):
+                self.backend_for(language).synthesize(".", language_code(language))
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
         """Return (audio bytes, content type) from the language's backend, compressed if asked."""

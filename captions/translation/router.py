@@ -102,6 +102,13 @@ class Router:
         """Translate one caption into several languages; a shared pivot leg runs once."""
         return {target: self.translate(text, source, target, glossary) for target in targets}
 
+    def warm_up(self, source: str, targets: Iterable[str]) -> None:
+        """Load the models and start the pipelines a session will use; call it off the loop."""
+        for target in targets:
+            if self.supports(source, target):
+                for leg in self.route(source, target):
+                    leg.backend.translate("1.", leg.source, leg.target)
+
     def _run(self, legs: tuple[Leg, ...], text: str) -> str:
         # Each leg is cached: streaming repeats prefixes, and pivots share their first leg.
         for leg in legs:
