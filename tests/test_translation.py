@@ -291,7 +291,7 @@ def test_translating_into_several_languages_runs_a_shared_pivot_leg_once():
 
 
 def test_warming_up_runs_each_leg_a_session_will_use_and_skips_unknown_targets():
-    """A session's pairs are exercised once before its first caption; impossible ones are skipped."""
+    """Each leg a session needs runs once before its first caption; unknown pairs are skipped."""
     neural = Counting("neural", ("pt", "en"))
     rules = Counting("rules", ("en", "es"))
     Router([neural, rules]).warm_up("pt-BR", ["es", "ja", "pt"])
