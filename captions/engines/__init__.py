@@ -11,7 +11,7 @@ from .base import Engine
 
 # Short names a user can put in CAPTION_ENGINE instead of a dotted path.
 ALIASES = {
-    "local": "captions.engines.local.LocalEngine",
+    "local": "captions.engines.whisper.WhisperEngine",
     "azure": "captions.engines.azure.AzureEngine",
 }
 

@@ -1,0 +1,134 @@
+"""The embedded offline engine: Whisper (faster-whisper) + Apertium/Bergamot + espeak-ng/Piper.
+
+The default engine: runs with no key and no internet. One engine object per process holds
+the one loaded Whisper model and voice-activity model that every presenter's session shares.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import threading
+
+import numpy as np
+
+from ..base import Engine, EngineError, EngineSession, LanguageSupport, SessionConfig
+from .model import ModelError, ModelSettings, load_model
+from .session import WhisperSession
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def whisper_languages() -> frozenset[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return frozenset(_LANGUAGE_CODES)
+
+
+class WhisperEngine(Engine):
+    """Speech recognition with Whisper, translation and speech output from local packages."""
+
+    name = "local"
+
+    def __init__(self, **options) -> None:
+        self.model_settings = ModelSettings.from_settings()
+        self._model = None
+        self._vad = None
+        self._vad_lock = threading.Lock()
+
+    # -------------------------------------------------------------- shared models
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.model_settings)
+        return self._model
+
+    def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """Silero VAD probability for each 512-sample frame (the model faster-whisper ships)."""
+        if self._vad is None:
+            from faster_whisper.vad import get_vad_model
+
+            self._vad = get_vad_model()
+        with self._vad_lock:
+            return self._vad(frames).reshape(-1)
+
+    # -------------------------------------------------------------- languages
+
+    def language_support(self) -> LanguageSupport:
+        from captions.speech import get_synthesizer
+        from captions.translation import get_translator
+
+        translator = get_translator()
+        sources = {
+            source: frozenset(translator.supported_targets(source) | {"en"}) - {source}
+            for source in whisper_languages()
+        }
+        return LanguageSupport(sources=sources, speech=frozenset(get_synthesizer().languages()))
+
+    def needs_whisper_english(self, config: SessionConfig) -> bool:
+        """English wanted, and no text translator serves it: Whisper translates the audio."""
+        from captions.translation import get_translator
+
+        wanted = "en" in config.target_languages and config.source_language != "en"
+        return wanted and not get_translator().supports(config.source_language, "en")
+
+    # -------------------------------------------------------------- per caption work
+
+    def translate(self, text: str, config: SessionConfig) -> dict[str, str]:
+        """Translate ``text`` into every target a text translator serves (blocking)."""
+        from captions.translation import TranslationError, get_translator
+
+        translator = get_translator()
+        source = config.source_language
+        targets = [
+            t for t in config.target_languages if t != source and translator.supports(source, t)
+        ]
+        if not text or not targets:
+            return {}
+        try:
+            return translator.translate_many(text, source, targets, glossary=config.glossary)
+        except TranslationError as exc:
+            logger.warning("translation failed: %s", exc)
+            return {}
+
+    def synthesize(self, text: str, language: str) -> tuple[bytes, str] | None:
+        from captions.speech import SpeechError, get_synthesizer
+
+        synthesizer = get_synthesizer()
+        if not synthesizer.speaks(language):
+            return None
+        try:
+            return synthesizer.synthesize(text, language)
+        except SpeechError as exc:
+            logger.warning("speech synthesis failed: %s", exc)
+            return None
+
+    def hotwords(self, config: SessionConfig) -> str | None:
+        """The glossary's terms, to bias recognition towards them."""
+        return " ".join(config.phrases) or None
+
+    # -------------------------------------------------------------- sessions
+
+    async def start_session(self, config: SessionConfig) -> EngineSession:
+        if config.source_language not in whisper_languages():
+            raise EngineError(
+                f"Whisper does not recognize the language {config.source_language!r}",
+                permanent=True,
+            )
+        try:
+            await asyncio.to_thread(lambda: self.model)  # load once, off the event loop
+        except ModelError as exc:
+            raise EngineError(str(exc), permanent=True) from exc
+        await asyncio.to_thread(self._warm_up, config)
+        return WhisperSession(self, config)
+
+    def _warm_up(self, config: SessionConfig) -> None:
+        from captions.translation import get_translator
+
+        try:
+            get_translator().warm_up(config.source_language, list(config.target_languages))
+        except Exception:  # a missing pair shows up later as an untranslated caption
+            logger.warning("translation warm-up failed", exc_info=True)
