@@ -8,6 +8,7 @@ Its Python wrapper's Portuguese post-processing is not used here.
 
 from __future__ import annotations
 
+import concurrent.futures
 import hashlib
 import json
 import logging
@@ -99,6 +100,13 @@ def _load_direction(model_dir: Path) -> Any:
         raise TranslationError(message, permanent=True) from exc
 
 
+# The native engine crashes the process when models are loaded or used on several threads
+# (seen when a model loaded on one thread was used after that thread was gone, and when two
+# translators loaded models on two threads): every load and translation in the process runs
+# on this one long-lived thread.
+NATIVE_THREAD = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="bergamot")
+
+
 class BergamotTranslator(Translator):
     """Translate with Bergamot models, each loaded on first use and kept for the process."""
 
@@ -112,6 +120,7 @@ class BergamotTranslator(Translator):
         self._cache_dir = cache_dir or default_cache_dir()
         self._loaded: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._thread = NATIVE_THREAD
 
     def pairs(self) -> frozenset[tuple[str, str]]:
         """Return the directions with a model directory."""
@@ -122,13 +131,17 @@ class BergamotTranslator(Translator):
         return self._dirs[normalize_language(source), normalize_language(target)]
 
     def translate(self, text: str, source: str, target: str) -> str:
-        """Translate one caption; the native engine releases the GIL while it runs."""
+        """Translate one caption, on this translator's own thread (see __init__)."""
         source, target = normalize_language(source), normalize_language(target)
         self.check_pair(source, target)
         if not text.strip():
             return ""
+        return self._thread.submit(self._translate_here, text.strip(), source, target).result()
+
+    def _translate_here(self, text: str, source: str, target: str) -> str:
+        direction = self._direction(source, target)
         try:
-            return self._direction(source, target).translate(text.strip())
+            return direction.translate(text)
         except TranslationError:
             raise
         except Exception as exc:

@@ -268,6 +268,8 @@ class WhisperSession(EngineSession):
         if self.utterance is not None:
             self._close_utterance(keep_open=False)
         self.closed = True
+        if self.partial_task is not None:
+            self.partial_task.cancel()  # the final supersedes it
         self.finals.put_nowait(None)
 
     async def close(self) -> None:

@@ -1,0 +1,100 @@
+"""The embedded engine on real generated speech: recognition, partials, translation, silence."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
+from captions.engines.whisper import WhisperEngine
+from captions.engines.whisper.model import load_model
+from tests.whisper_speech import noise_wav, pcm, speech_wav, word_error_rate
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
+
+TALK = "Good morning everyone. Welcome to our conference about open source software."
+FRAME = 3200  # 100 ms
+
+
+@pytest.fixture(scope="module")
+def engine() -> WhisperEngine:
+    return WhisperEngine()
+
+
+async def run(engine, config: SessionConfig, audio: bytes, pace: float = 0.0) -> list:
+    """Stream ``audio`` in 100 ms frames (every ``pace`` seconds) and collect every result."""
+    session = await engine.start_session(config)
+
+    async def feed() -> None:
+        for start in range(0, len(audio), FRAME):
+            await session.send_audio(audio[start : start + FRAME])
+            await asyncio.sleep(pace)
+        await session.finish()
+
+    feeder = asyncio.create_task(feed())
+    results = [result async for result in session.results()]
+    await feeder
+    return results
+
+
+def captions(results, final: bool) -> list[CaptionResult]:
+    return [r for r in results if isinstance(r, CaptionResult) and r.is_final == final]
+
+
+async def test_english_speech_is_transcribed_and_translated_into_spanish(engine):
+    config = SessionConfig("en", ("es", "pt"))
+    results = await run(engine, config, pcm(speech_wav(TALK)), pace=0.05)
+    finals = captions(results, final=True)
+    transcript = " ".join(r.source_text for r in finals)
+    assert word_error_rate(TALK, transcript) <= 0.25, transcript
+    spanish = " ".join(r.translations["es"] for r in finals).lower()
+    assert "buenos días" in spanish and "conferencia" in spanish, spanish
+    portuguese = " ".join(r.translations["pt"] for r in finals).lower()
+    assert "bom dia" in portuguese, portuguese
+
+
+async def test_partials_arrive_before_the_final_of_the_same_utterance(engine):
+    results = await run(engine, SessionConfig("en", ("es",)), pcm(speech_wav(TALK)), pace=0.1)
+    kinds = [(r.segment_id, r.is_final) for r in results if isinstance(r, CaptionResult)]
+    first_final = next(i for i, (_, final) in enumerate(kinds) if final)
+    assert first_final > 0, kinds
+    assert kinds[0][0] == kinds[first_final][0]
+
+
+@pytest.mark.parametrize("noise", ["silence", "whitenoise", "pinknoise"])
+async def test_silence_and_noise_produce_no_text(engine, noise):
+    audio = bytes(16000 * 2 * 4) if noise == "silence" else pcm(noise_wav(noise))
+    results = await run(engine, SessionConfig("en", ("es",)), audio)
+    texts = [r.source_text for r in results if isinstance(r, CaptionResult) and r.source_text]
+    assert texts == []
+
+
+async def test_spanish_speech_reaches_english_through_whisper_translation(engine):
+    audio = pcm(speech_wav("Buenos días a todos. Gracias por venir a esta conferencia.", "es"))
+    results = await run(engine, SessionConfig("es", ("en",)), audio)
+    english = " ".join(r.translations.get("en", "") for r in captions(results, final=True)).lower()
+    assert "good morning" in english or "thank" in english, english
+
+
+async def test_speech_is_synthesized_only_for_languages_someone_listens_to(engine):
+    config = SessionConfig("en", ("es", "pt"), speech_languages=frozenset({"es"}))
+    results = await run(engine, config, pcm(speech_wav("Hello and welcome.")))
+    spoken = [r for r in results if isinstance(r, SpeechResult)]
+    assert {r.language for r in spoken} == {"es"}
+    assert spoken[0].audio[:4] == b"RIFF"
+
+
+async def test_two_sessions_share_one_loaded_model(engine):
+    other = WhisperEngine()
+    await engine.start_session(SessionConfig("en", ("es",)))
+    await other.start_session(SessionConfig("en", ("pt",)))
+    assert engine.model is other.model is load_model()
+
+
+async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):
+    from captions.engines.base import EngineError
+
+    with pytest.raises(EngineError) as raised:
+        await engine.start_session(SessionConfig("tlh", ("en",)))
+    assert raised.value.permanent
