@@ -25,7 +25,7 @@ class Endpointer:
     """Feeds on one speech probability per frame; says where utterances begin and end."""
 
     threshold: float = 0.5
-    end_silence: float = 0.6  # seconds of silence that end an utterance
+    end_silence: float = 0.5  # seconds of silence that end an utterance
     max_length: float = 12.0  # seconds
     min_speech: float = 0.15  # shorter voiced bursts (clicks, coughs) are not utterances
 

@@ -42,6 +42,7 @@ FIRST_PARTIAL_AFTER = 0.6  # seconds of utterance before the first partial
 PREROLL_FRAMES = 8  # ~250 ms kept before the first voiced frame
 OVERLOAD_AFTER = 2.0  # seconds of skipped partials before the presenter is told
 FINAL_BEAM = 3
+PAUSE_BEFORE_FINAL = 0.2  # seconds of silence after which no new partial is started
 
 # One decode at a time per process: CTranslate2 already uses every core for one decode.
 DECODE_SLOT = threading.Lock()
@@ -143,6 +144,8 @@ class WhisperSession(EngineSession):
         utterance = self.utterance
         if utterance is None or not self.endpointer.has_speech:
             return
+        if self.endpointer.silence >= PAUSE_BEFORE_FINAL:
+            return  # the speaker paused: keep the decoder free for the final that may follow
         due = (
             FIRST_PARTIAL_AFTER
             if not self.partial_audio_at
