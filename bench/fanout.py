@@ -29,8 +29,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
 LANGUAGES = ["en", "es", "fr", "de"]
+LOG_DIR = Path(tempfile.gettempdir()) / "fanout-bench-logs"
 UPDATES_PER_SECOND = 4  # per language
 P95_LIMIT_MS = 500
 
@@ -45,45 +47,19 @@ def raise_file_limit() -> None:
 
 async def run_clients(urls: list[str], rate: float, settle: float, listen: float) -> dict:
     """Connect to ``urls`` at ``rate`` per second, record latencies, report as JSON."""
-    import websockets
+    from listeners import Stats, open_listener
 
-    latencies: list[float] = []
-    received = 0
-    failed = 0
+    stats = Stats()
+    transports: list = []
     connect_times: list[float] = []
-    sockets = []
-
-    async def reader(ws) -> None:
-        nonlocal received
-        try:
-            async for raw in ws:
-                if '"bench":' not in raw:
-                    continue  # status and history_end
-                message = json.loads(raw)
-                latencies.append(time.time() - message["bench"])
-                received += 1
-        except websockets.ConnectionClosed:
-            pass
 
     async def open_one(url: str) -> None:
-        nonlocal failed
         started = time.monotonic()
-        try:
-            ws = await websockets.connect(
-                url,
-                open_timeout=10,
-                ping_interval=None,
-                max_queue=None,
-                origin="http://127.0.0.1",
-            )
-        except Exception:
-            failed += 1
-            return
-        connect_times.append(time.monotonic() - started)
-        sockets.append(ws)
-        readers.append(asyncio.create_task(reader(ws)))
+        transport = await open_listener(url, stats, wait_ready="/ws/events/" in url)
+        if transport is not None:
+            transports.append(transport)
+            connect_times.append(time.monotonic() - started)
 
-    readers: list[asyncio.Task] = []
     openers = []
     start_clock = time.monotonic()
     for i, url in enumerate(urls):
@@ -91,24 +67,22 @@ async def run_clients(urls: list[str], rate: float, settle: float, listen: float
         if rate:
             await asyncio.sleep(max(0.0, (i + 1) / rate - (time.monotonic() - start_clock)))
     await asyncio.gather(*openers)
-    print(json.dumps({"connected": len(sockets), "failed": failed}), flush=True)
+    failed = len(urls) - len(transports)
+    print(json.dumps({"connected": len(transports), "failed": failed}), flush=True)
     await asyncio.sleep(settle)
     # Wait for the orchestrator's "go" line, then listen for the measured window.
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    window_start = time.time()
     await asyncio.sleep(listen)
-    count, sample = received, sorted(latencies)
+    sample = sorted(stats.latencies)
     closing = time.monotonic()
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
-    for task in readers:
-        task.cancel()
+    for transport in transports:  # a mass disconnect: every listener at once
+        transport.abort()
     return {
-        "connected": len(sockets),
+        "connected": len(transports),
         "failed": failed,
-        "received": count,
+        "received": len(sample),
         "latencies_ms": [round(x * 1000, 1) for x in sample],
         "connect_p95_s": percentile(sorted(connect_times), 95) if connect_times else None,
-        "window_start": window_start,
         "close_s": time.monotonic() - closing,
     }
 
@@ -224,6 +198,9 @@ class Bench:
             self.raw.wait(10)
         else:
             self.servers.stop_all()
+            for log in self.servers.workdir.glob("daphne-*.log"):  # keep for post-mortems
+                LOG_DIR.mkdir(exist_ok=True)
+                log.rename(LOG_DIR / f"{target}-{log.name}")
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -388,9 +365,7 @@ def main() -> None:
 def summarize(results: list[Result]) -> None:
     raw = capacity([r for r in results if r.target == "raw"])
     print(f"\nload after: {os.getloadavg()}")
-    print(
-        f"raw websockets server: largest N, p95 < {P95_LIMIT_MS} ms, none lost or refused: {raw}"
-    )
+    print(f"raw websockets server: largest N, p95 < {P95_LIMIT_MS} ms, none lost or refused: {raw}")
     for target, server in (("ours", "Daphne"), ("uvic", "uvicorn")):
         for processes in sorted({r.processes for r in results if r.target == target}):
             mine = [r for r in results if r.target == target and r.processes == processes]
