@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import shutil
+import signal
 import subprocess
 import threading
 from functools import cached_property
@@ -81,6 +83,9 @@ class Pipeline:
                 raise TranslationError(message, permanent=False) from error
 
     def _exchange(self, unit: bytes) -> bytes:
+        if self._process and self._process.poll() is not None:
+            logger.warning("Apertium pipeline %s had exited; restarting", self.mode.stem)
+            self._stop()
         process = self._process or self._start()
         process.stdin.write(unit)
         process.stdin.flush()
@@ -107,13 +112,15 @@ class Pipeline:
             ["bash", "-c", chain, "apertium", "-n", ""],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={**os.environ, "LC_ALL": "C.UTF-8"},
+            start_new_session=True,  # its own process group, so _stop ends the whole chain
         )  # fmt: skip
         logger.info("Started Apertium pipeline %s", self.mode.stem)
         return self._process
 
     def _stop(self) -> None:
         if self._process:
-            self._process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._process.pid, signal.SIGKILL)
             self._process.wait()
             self._process = None
 

