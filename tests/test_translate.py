@@ -121,11 +121,33 @@ def test_router_prefers_bergamot_where_both_backends_have_the_pair(apertium, ber
 
 
 def test_router_pivots_portuguese_into_spanish_through_english(apertium, bergamot):
-    """pt->es runs Bergamot into English, then Apertium into Spanish."""
-    router = Router([bergamot, apertium])
-    assert [(leg[1], leg[2]) for leg in router.route("pt", "es")] == [("pt", "en"), ("en", "es")]
-    result = router.translate("Bom dia a todos, bem-vindos à conferência.", "pt", "es")
+    """Without a direct pair, pt->es runs Bergamot into English, then Apertium into Spanish."""
+    direct_only = Router([bergamot, apertium])
+    direct_only._direct.pop(("pt", "es"), None)  # as on a machine without apertium-es-pt
+    legs = direct_only.route("pt", "es")
+    assert [(backend, s, t) for backend, s, t in legs] == [
+        (bergamot, "pt", "en"),
+        (apertium, "en", "es"),
+    ]
+    result = direct_only.translate("Bom dia a todos, bem-vindos à conferência.", "pt", "es")
     assert {"bienvenido", "conferencia"} & words(result)
+
+
+def test_router_pivots_portuguese_into_catalan_through_english(apertium, bergamot):
+    """pt->ca has no direct pair here and goes through English."""
+    router = Router([bergamot, apertium])
+    assert [(s, t) for _, s, t in router.route("pt", "ca")] == [("pt", "en"), ("en", "ca")]
+    assert "bon" in words(router.translate("Bom dia a todos.", "pt", "ca"))
+
+
+@pytest.mark.skipif(
+    ("pt", "es") not in ApertiumTranslator().pairs(), reason="apertium-es-pt not installed"
+)
+def test_router_prefers_a_direct_pair_to_a_pivot(apertium, bergamot):
+    """With apertium-es-pt installed, pt->es is one Apertium step (better than the pivot)."""
+    router = Router([bergamot, apertium])
+    assert [(s, t) for _, s, t in router.route("pt", "es")] == [("pt", "es")]
+    assert "conferencia" in words(router.translate("Bem-vindos à conferência.", "pt", "es"))
 
 
 def test_router_offers_the_source_language_and_every_reachable_target():

@@ -35,6 +35,10 @@ ISO_639_1 = {
 }  # fmt: skip
 
 
+# The app's `pt` is Brazilian Portuguese (as the bundled Bergamot model is).
+PREFERRED_MODES = {("es", "pt"): "es-pt_BR"}
+
+
 def language(code: str) -> str | None:
     """Return the app's code for an Apertium language code, or None if it has none."""
     if len(code) == 2 and code.isalpha() and code.islower():
@@ -52,12 +56,15 @@ def parse_mode(name: str) -> Pair | None:
 
 
 def discover(modes_dir: Path = MODES_DIR) -> dict[Pair, Path]:
-    """Map each installed pair to its mode file."""
+    """Map each installed pair to its mode file, preferring the variants the app means."""
     modes: dict[Pair, Path] = {}
     for path in sorted(modes_dir.glob("*.mode")):
         pair = parse_mode(path.stem)
         if pair:
             modes.setdefault(pair, path)
+    for pair, name in PREFERRED_MODES.items():
+        if (modes_dir / f"{name}.mode").is_file():
+            modes[pair] = modes_dir / f"{name}.mode"
     return modes
 
 

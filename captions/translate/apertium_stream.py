@@ -26,4 +26,4 @@ def decode(stream: bytes) -> str:
     text = text.removesuffix("[]").removesuffix(".")
     text = _MARK.sub("", text)
     text = _ESCAPED.sub(r"\1", text)
-    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", text).strip()
+    return _SPACE_BEFORE_PUNCTUATION.sub(r"\1", " ".join(text.split()))
