@@ -84,7 +84,7 @@ class Pipeline:
         with self._lock:
             try:
                 return decode(self._exchange(unit))
-            except (OSError, TranslationError) as error:
+            except (OSError, subprocess.SubprocessError, TranslationError) as error:
                 self._stop()
                 message = f"apertium {self.mode.stem}: {error}"
                 raise TranslationError(message, permanent=False) from error
