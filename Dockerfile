@@ -6,7 +6,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
         espeak-ng sox ffmpeg apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en \
-        apertium-fr-es apertium-spa-ita \
+        apertium-fr-es apertium-spa-ita apertium-es-pt apertium-es-ro \
         curl \
     && rm -rf /var/lib/apt/lists/*
 

@@ -54,10 +54,14 @@ async def test_a_staff_login_may_present_without_the_key(event):
 
 
 async def test_an_unknown_event_is_closed_with_4004(db):
-    for comm in (listener("nosuch", "es"), WebsocketCommunicator(
-        application, "/ws/events/nosuch/presenter/?key=x",
-        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
-    )):
+    for comm in (
+        listener("nosuch", "es"),
+        WebsocketCommunicator(
+            application,
+            "/ws/events/nosuch/presenter/?key=x",
+            headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+        ),
+    ):
         await comm.connect()
         assert await closed_with(comm) == protocol.CLOSE_EVENT_NOT_FOUND
 
@@ -72,7 +76,8 @@ async def test_a_language_the_event_does_not_offer_is_closed_with_4005(event):
 
 async def test_a_foreign_origin_is_refused_at_the_handshake(event):
     comm = WebsocketCommunicator(
-        application, f"/ws/events/{event.slug}/audience/es/",
+        application,
+        f"/ws/events/{event.slug}/audience/es/",
         headers=[(b"origin", b"https://evil.example"), (b"host", b"localhost")],
     )
     connected, _ = await comm.connect()

@@ -147,10 +147,20 @@ def test_bergamot_reports_a_broken_model_directory_as_permanent(tmp_path):
 
 @needs_apertium
 @needs_bergamot
-def test_router_prefers_bergamot_and_pivots_portuguese_to_spanish_through_english(router):
-    """pt->es is Bergamot pt->en then Apertium en->es; en->pt is Bergamot alone."""
-    assert [leg.backend.name for leg in router.route("pt", "es")] == ["bergamot", "apertium"]
+def test_router_prefers_bergamot_and_pivots_portuguese_to_catalan_through_english(router):
+    """pt->ca is Bergamot pt->en then Apertium en->ca; en->pt is Bergamot alone."""
+    assert [leg.backend.name for leg in router.route("pt", "ca")] == ["bergamot", "apertium"]
     assert [leg.backend.name for leg in router.route("en", "pt")] == ["bergamot"]
+    out = router.translate("Olá mundo. Bem-vindos à nossa conferência.", "pt", "ca")
+    assert {"hola", "conferència"} <= words(out)
+
+
+@needs_apertium
+def test_portuguese_reaches_spanish_directly_when_apertium_es_pt_is_installed(router):
+    """A direct pair reads better than a pivot, so apertium-es-pt wins over pt->en->es."""
+    if ("pt", "es") not in router.backends[1].pairs():
+        pytest.skip("apertium-es-pt is not installed")
+    assert [leg.backend.name for leg in router.route("pt", "es")] == ["apertium"]
     out = router.translate("Olá mundo. Bem-vindos à nossa conferência.", "pt", "es")
     assert {"hola", "conferencia"} <= words(out)
 
