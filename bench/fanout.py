@@ -591,6 +591,17 @@ def run_one(bench: Bench, target: str, processes: int, listeners: int, args, bur
         bench.stop(target)
 
 
+def measure(bench: Bench, target: str, processes: int, listeners: int, args) -> Result:
+    """run_one, repeated (at most twice more) while other work on the machine took over
+    ``--noisy`` cores during the window; the quietest attempt counts."""
+    attempts = [run_one(bench, target, processes, listeners, args)]
+    while attempts[-1].other_busy > args.noisy and len(attempts) < 3:
+        print(f"   (noisy: {attempts[-1].row()}; again in 20 s)", flush=True)
+        time.sleep(20)
+        attempts.append(run_one(bench, target, processes, listeners, args))
+    return min(attempts, key=lambda r: r.other_busy)
+
+
 def capacity(results: list[Result]) -> int:
     return max((r.listeners for r in results if r.ok), default=0)
 
@@ -616,6 +627,12 @@ def main() -> None:
     )
     parser.add_argument("--client-procs", type=int, default=4)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument(
+        "--noisy",
+        type=float,
+        default=0.4,
+        help="repeat a measurement when other processes used more cores than this",
+    )
     parser.add_argument("--burst", action="store_true", help="join burst and mass disconnect")
     parser.add_argument(
         "--redis-url",
@@ -652,25 +669,29 @@ def main() -> None:
     results: list[Result] = []
     with tempfile.TemporaryDirectory() as tmp:
         bench = Bench(Path(tmp), args)
-        for target in args.targets.split(","):
-            counts = (
+        configs = [
+            (target, int(processes))
+            for target in args.targets.split(",")
+            for processes in (
                 "1"
                 if target == "raw"
                 else args.tb_processes
                 if target in TEXTBOOK_LAYERS
                 else args.processes
-            )
-            for processes in [int(p) for p in counts.split(",")]:
-                for n in sizes:
-                    result = run_one(bench, target, processes, n, args)
-                    results.append(result)
-                    print(result.row(), flush=True)
-                    if not result.ok and (
-                        result.p95 > 4 * P95_LIMIT_MS
-                        or result.failed > n / 4
-                        or result.lost > result.expected / 4
-                    ):
-                        break  # far past the limit: larger sizes only take longer to fail
+            ).split(",")
+        ]
+        # Sizes outside, targets inside: every target meets each size under the same load.
+        for n in sizes:
+            for target, processes in list(configs):
+                result = measure(bench, target, processes, n, args)
+                results.append(result)
+                print(result.row(), flush=True)
+                if not result.ok and (
+                    result.p95 > 4 * P95_LIMIT_MS
+                    or result.failed > n / 4
+                    or result.lost > result.expected / 4
+                ):
+                    configs.remove((target, processes))  # far past the limit: stop this one
     if args.json:
         Path(args.json).write_text(json.dumps([asdict(r) for r in results], indent=1))
     summarize(results)
