@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
@@ -60,6 +61,24 @@ async def test_partials_arrive_before_the_final_of_the_same_utterance(engine):
     first_final = next(i for i, (_, final) in enumerate(kinds) if final)
     assert first_final > 0, kinds
     assert kinds[0][0] == kinds[first_final][0]
+
+
+def trimmed(audio: bytes) -> bytes:
+    """The PCM16 ``audio`` without its leading and trailing silence."""
+    samples = np.frombuffer(audio, dtype="<i2")
+    loud = np.flatnonzero(np.abs(samples) > 300)
+    return samples[loud[0] : loud[-1] + 1].tobytes()
+
+
+async def test_a_short_pause_inside_an_utterance_does_not_cut_its_final_short(engine):
+    """The final decode starts at a pause; when speech goes on, that early decode is dropped."""
+    first = trimmed(pcm(speech_wav("Good morning everyone.")))
+    second = trimmed(pcm(speech_wav("Welcome to our conference about open source software.")))
+    pause = bytes(int(16000 * 0.35) * 2)  # past the early start, short of the end of utterance
+    audio = bytes(16000) + first + pause + second + bytes(16000 * 2 * 2)
+    finals = captions(await run(engine, SessionConfig("en", ()), audio, pace=0.1), final=True)
+    assert len(finals) == 1, [f.source_text for f in finals]
+    assert {"morning", "conference"} <= set(finals[0].source_text.lower().replace(".", "").split())
 
 
 @pytest.mark.parametrize("noise", ["silence", "whitenoise", "pinknoise"])

@@ -3,9 +3,11 @@
 Audio is cut into utterances by voice activity (endpointing.py). While an utterance is open
 it is re-decoded about once a second for a partial (beam 1), shown through the stable-prefix
 policy (agreement.py); when it ends it is decoded once more for the final (wider beam),
-translated in full and, where listeners want it, spoken. All decoding shares one process-wide
-slot: finals wait for it, partials are skipped while it is busy, so a machine that cannot
-keep up drops partials instead of falling further and further behind real time.
+translated in full and, where listeners want it, spoken. The final decode starts early, as
+soon as the speaker pauses, and is thrown away if they go on: a pause that ends the
+utterance then costs the decode or the pause, whichever is longer, not both. All decoding
+shares one process-wide slot: finals wait for it, partials are skipped while it is busy,
+so a machine that cannot keep up drops partials instead of falling further behind.
 """
 
 from __future__ import annotations
@@ -48,6 +50,11 @@ PAUSE_BEFORE_FINAL = 0.2  # seconds of silence after which no new partial is sta
 DECODE_SLOT = threading.Lock()
 
 
+def log_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.error("early final decode failed", exc_info=task.exception())
+
+
 @dataclass
 class Utterance:
     """Audio of one open utterance and where it began (seconds from session start)."""
@@ -56,6 +63,7 @@ class Utterance:
     start: float
     frames: list[np.ndarray]
     partials_sent: int = 0
+    early: asyncio.Task | None = None  # the final decode started at the pause, if still valid
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self.frames) if self.frames else np.zeros(0, np.float32)
@@ -119,6 +127,8 @@ class WhisperSession(EngineSession):
             self.preroll.append(frame)
             return
         self.utterance.frames.append(frame)
+        if self.endpointer.silence == 0.0:
+            self.utterance.early = None  # speech went on after the pause: that decode is stale
         if event is Event.ENDED or event is Event.CUT:
             self._close_utterance(keep_open=event is Event.CUT)
 
@@ -145,7 +155,15 @@ class WhisperSession(EngineSession):
         if utterance is None or not self.endpointer.has_speech:
             return
         if self.endpointer.silence >= PAUSE_BEFORE_FINAL:
-            return  # the speaker paused: keep the decoder free for the final that may follow
+            # The speaker paused: decode the final now, in case the pause ends the utterance.
+            if utterance.early is None:
+                audio = utterance.audio()
+                utterance.early = asyncio.create_task(
+                    asyncio.to_thread(self._decode, audio, FINAL_BEAM, "transcribe", True)
+                )
+                # A stale early decode is never awaited; its failure must not go unlogged.
+                utterance.early.add_done_callback(log_failure)
+            return
         due = (
             FIRST_PARTIAL_AFTER
             if not self.partial_audio_at
@@ -225,7 +243,11 @@ class WhisperSession(EngineSession):
 
     async def _final(self, utterance: Utterance) -> None:
         audio = utterance.audio()
-        text = await asyncio.to_thread(self._decode, audio, FINAL_BEAM, "transcribe", True)
+        if utterance.early is not None:
+            # Started at the pause and still valid: only silence came after that audio.
+            text = await utterance.early
+        else:
+            text = await asyncio.to_thread(self._decode, audio, FINAL_BEAM, "transcribe", True)
         if not text and not utterance.partials_sent:
             return
         translations = await asyncio.to_thread(self.engine.translate, text, self.config)
