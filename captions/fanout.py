@@ -131,6 +131,11 @@ class FanoutHub:
 
     async def _resubscribe(self) -> None:
         await asyncio.sleep(1)
+        if self._pubsub is not None:
+            try:  # give its connection back to the pool, which is bounded
+                await self._pubsub.aclose()
+            except Exception:
+                logger.debug("closing the failed subscription failed", exc_info=True)
         self._pubsub = get_redis().pubsub()
         streams = list(self._listeners)
         if streams:
