@@ -4,7 +4,8 @@ Targets, all measured in the same run so that they share the machine's load:
 
     raw        the minimal `websockets` broadcast server of bench/raw_broadcast.py (baseline)
     ours       our application under Daphne (1 or 2 processes): captions/fanout.py delivery
-    uvic       our application under uvicorn (1 or 2 processes)
+    uvic       our application under uvicorn (1 or 2 processes), `websockets` protocol
+    uvis       the same with uvicorn's `websockets-sansio` protocol
     tb-redis   the textbook Channels design (bench/textbook_app.py: one consumer per listener
                in a channel-layer group, one group_send per language per update) under
                Daphne with RedisChannelLayer
@@ -58,11 +59,18 @@ MAX_SENDS = 10_000  # per driver window: every load loop is bounded
 CLEAN_WAIT_S = 15.0  # how long to wait for Redis to be clean after a mass disconnect
 
 TEXTBOOK_LAYERS = {"tb-redis": "redis", "tb-pubsub": "pubsub"}
-SERVERS = {"ours": "daphne", "uvic": "uvicorn", "tb-redis": "textbook", "tb-pubsub": "textbook"}
+SERVERS = {
+    "ours": "daphne",
+    "uvic": "uvicorn",
+    "uvis": "uvicorn-sansio",
+    "tb-redis": "textbook",
+    "tb-pubsub": "textbook",
+}
 DESCRIPTION = {
     "raw": "raw websockets",
     "ours": "ours, Daphne",
     "uvic": "ours, uvicorn",
+    "uvis": "ours, uvicorn sans-I/O",
     "tb-redis": "textbook, RedisChannelLayer, Daphne",
     "tb-pubsub": "textbook, RedisPubSubChannelLayer, Daphne",
 }
@@ -399,7 +407,7 @@ class Bench:
 
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0", decode_responses=True)
         try:
-            if target in ("ours", "uvic"):
+            if target in ("ours", "uvic", "uvis"):
                 streams = [
                     f"{self.prefix}:stream:{self.event_id}:{lang}{variant}"
                     for lang in LANGUAGES

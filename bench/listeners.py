@@ -4,8 +4,8 @@ A full client library spends tens of microseconds per received message (a task w
 a queue, a decode), so a few thousand library clients saturate the machine before the
 server does. These clients are bare asyncio protocols: they perform the opening handshake,
 then count server frames straight from the byte stream (server frames are unmasked) and read
-the send time only out of the bench's own messages. Clients only receive, so nothing is sent
-after the handshake.
+the send time only out of the bench's own messages. After the handshake a client sends only
+pongs, as a browser does, so servers that ping (Daphne, uvicorn) keep them connected.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 MARK = b'"bench":'
 CONNECT_TIMEOUT = 10.0  # seconds, as a browser would roughly wait
 READY = b'"history_end"'  # our server's "you are subscribed" signal; the raw server has none
+PING, PONG = 0x9, 0xA  # opcodes: servers ping idle connections and drop those that never answer
 
 
 class Listener(asyncio.Protocol):
@@ -65,6 +66,8 @@ class Listener(asyncio.Protocol):
             end = position + header + length
             if end > len(buffer):
                 break
+            if buffer[position] & 0x0F == PING:
+                self._pong(buffer[position + header : end])
             if self.wait_ready and not self.done.done():
                 if buffer.find(READY, position + header, end) >= 0:
                     self._finish(True)
@@ -74,6 +77,11 @@ class Listener(asyncio.Protocol):
                 self.stats.record(now - float(buffer[mark + len(MARK) : stop]))
             position = end
         self.buffer = buffer[position:]
+
+    def _pong(self, payload: bytes) -> None:
+        # A masked client frame; the zero mask leaves the payload as it is (RFC 6455 5.3).
+        if self.transport is not None and len(payload) <= 125:
+            self.transport.write(bytes([0x80 | PONG, 0x80 | len(payload)]) + bytes(4) + payload)
 
     def _finish(self, ok: bool) -> None:
         if not self.done.done():

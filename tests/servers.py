@@ -93,6 +93,10 @@ SERVER_COMMANDS = {
         sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
     ],
+    "uvicorn-sansio": lambda port: [
+        sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
+        "--port", str(port), "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+    ],
 }  # fmt: skip
 
 
