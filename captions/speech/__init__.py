@@ -12,9 +12,9 @@ Language codes are ISO 639-1.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 
+from ..config import paths, setting
 from .base import SpeechError, Synthesizer
 from .encode import check_format, ffmpeg_available
 from .router import SpeechRouter
@@ -24,26 +24,6 @@ __all__ = ["SpeechError", "SpeechRouter", "Synthesizer", "get_synthesizer", "res
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _router: SpeechRouter | None = None
-
-
-def setting(name: str) -> object | None:
-    """Return a Django setting, else the environment variable of that name, else None."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    try:
-        value = getattr(settings, name, None)
-    except ImproperlyConfigured:  # used outside Django, e.g. by bench scripts
-        value = None
-    return os.environ.get(name) if value is None else value
-
-
-def paths(value: object | None) -> list[str]:
-    """Return a list of paths from a list setting or an ``os.pathsep``-separated string."""
-    if not value:
-        return []
-    items = value.split(os.pathsep) if isinstance(value, str) else value
-    return [str(item) for item in items if str(item).strip()]
 
 
 def piper_voices() -> list[str]:

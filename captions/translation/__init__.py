@@ -9,9 +9,9 @@ that name, paths separated by ``os.pathsep``).
 
 from __future__ import annotations
 
-import os
 import threading
 
+from ..config import paths, setting
 from .base import TranslationError, Translator, normalize_language
 from .router import Router
 
@@ -26,26 +26,6 @@ __all__ = [
 
 _lock = threading.Lock()
 _router: Router | None = None
-
-
-def setting(name: str) -> object | None:
-    """Return a Django setting, else the environment variable of that name, else None."""
-    from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
-
-    try:
-        value = getattr(settings, name, None)
-    except ImproperlyConfigured:  # used outside Django, e.g. by bench scripts
-        value = None
-    return os.environ.get(name) if value is None else value
-
-
-def paths(value: object | None) -> list[str]:
-    """Return a list of paths from a list setting or an ``os.pathsep``-separated string."""
-    if not value:
-        return []
-    items = value.split(os.pathsep) if isinstance(value, str) else value
-    return [str(item) for item in items if str(item).strip()]
 
 
 def bergamot_model_dirs() -> list[str]:
