@@ -459,3 +459,32 @@ def test_organizer_panel_lists_events_and_prints_a_join_card(chromium, servers):
     expect(page.locator(".card .short-link")).to_contain_text(f"/e/{slug}")
     browser.screenshot(page, "admin-join-card", full_page=True)
     context.close()
+
+
+def test_a_reader_who_scrolls_back_gets_a_back_to_live_control_in_their_language(chromium, servers):
+    """A Spanish phone: the page's words are Spanish, scrolling up through the history stops
+    auto-scroll and shows "Volver al directo", which returns to the newest caption."""
+    slug, _ = browser.create_event(servers)
+    servers.shell(
+        "from captions.models import Caption, Event\n"
+        f"e = Event.objects.get(slug={slug!r})\n"
+        "Caption.objects.bulk_create([Caption(event=e, seq=n, language='es', "
+        "text=f'frase número {n}', source_text=f'sentence {n}', start=n, end=n + 1) "
+        "for n in range(1, 61)])"
+    )
+    context = chromium.new_context(locale="es-ES", viewport=browser.PHONE)
+    page = context.new_page()
+    page.goto(f"{base_url(servers)}/e/{slug}/?lang=es")
+    expect(page.locator("#captions .caption.final")).to_have_count(60)
+    expect(page.locator("html")).to_have_attribute("lang", re.compile("^es"))
+    expect(page.locator("#announcer")).to_have_attribute("aria-live", "polite")
+    back = page.locator("#back-to-live")
+    expect(back).to_be_hidden()
+    page.locator("#captions").evaluate("box => { box.scrollTop = 0; }")
+    expect(back).to_be_visible()
+    expect(back).to_contain_text("Volver al directo")
+    back.click()
+    expect(back).to_be_hidden()
+    at_bottom = "box => box.scrollHeight - box.scrollTop - box.clientHeight < 48"
+    assert page.locator("#captions").evaluate(at_bottom)
+    context.close()
