@@ -1,4 +1,7 @@
-"""Two Daphne processes sharing Redis: a presenter on one, listeners on the other."""
+"""Two server processes sharing Redis: a presenter on one, listeners on the other.
+
+The listeners' process is Daphne, or uvicorn as docker-compose.yml's audience service runs it.
+"""
 
 from __future__ import annotations
 
@@ -46,9 +49,10 @@ async def next_final(socket) -> dict:
             return message
 
 
-async def test_captions_cross_from_one_server_process_to_another(servers):
+@pytest.mark.parametrize("listener_server", ["daphne", "uvicorn-sansio"])
+async def test_captions_cross_from_one_server_process_to_another(servers, listener_server):
     slug, key = create_event(servers)
-    port_a, port_b = servers.start(), servers.start()
+    port_a, port_b = servers.start(), servers.start(server=listener_server)
     async with (
         connect(port_b, f"/ws/events/{slug}/audience/es/") as spanish,
         connect(port_b, f"/ws/events/{slug}/audience/fr/") as french,
