@@ -153,13 +153,22 @@ class PresenterConsumer(AsyncWebsocketConsumer):
                 await relay.relay(result)
         except EngineError as exc:
             logger.warning("engine failed for event %s: %s", self.event.slug, exc)
+            await self._drop_session(session)
             await self._send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
-            self.session = None
             await self._set_status(EventStatus.PAUSED, reason="engine_failed")
         except Exception:
             logger.exception("relay failed for event %s", self.event.slug)
-            self.session = None
+            await self._drop_session(session)
             await self._send(protocol.error("internal_error", "captioning stopped", fatal=True))
+
+    async def _drop_session(self, session: EngineSession) -> None:
+        """Forget and close a session that failed, so a new "start" can open another."""
+        if self.session is session:
+            self.session = self.pump = None
+        try:
+            await session.close()
+        except Exception:
+            logger.debug("closing a failed engine session failed", exc_info=True)
 
     async def _end_session(self) -> None:
         """Finish the engine session and wait, bounded, for its last finals to be relayed."""

@@ -3,7 +3,8 @@
 Every voiced 100 ms frame (RMS above a threshold) adds the next word of a fixed
 vocabulary to the open utterance and yields a partial; the first silent frame
 after speech yields the final. Translations prefix the language code, so a test
-can tell exactly which language a listener received.
+can tell exactly which language a listener received. A clipped frame (RMS at or above
+FAILING_RMS) makes the session fail as a cloud engine's dropped connection would.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from captions.engines.base import (
 
 WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
 VOICED_RMS = 500
+FAILING_RMS = 30_000
 
 
 def tone(seconds: float, amplitude: int = 8000, frequency: float = 220.0) -> bytes:
@@ -43,6 +45,11 @@ def tone(seconds: float, amplitude: int = 8000, frequency: float = 220.0) -> byt
     return samples.tobytes()
 
 
+def clipped(seconds: float) -> bytes:
+    """A square wave at full scale: the scripted engine fails on it."""
+    return array.array("h", [32767, -32767] * int(seconds * SAMPLE_RATE / 2)).tobytes()
+
+
 def silence(seconds: float) -> bytes:
     return bytes(2 * int(seconds * SAMPLE_RATE))
 
@@ -56,7 +63,8 @@ class ScriptedSession(EngineSession):
 
     def __init__(self, config: SessionConfig) -> None:
         self.config = config
-        self.queue: asyncio.Queue[EngineResult | None] = asyncio.Queue()
+        self.queue: asyncio.Queue[EngineResult | EngineError | None] = asyncio.Queue()
+        self.closed = False
         self.words: list[str] = []
         self.word_count = 0
         self.segment = 0
@@ -67,7 +75,9 @@ class ScriptedSession(EngineSession):
     async def send_audio(self, pcm: bytes) -> None:
         samples = array.array("h", pcm)
         rms = math.sqrt(sum(s * s for s in samples) / max(len(samples), 1))
-        if rms >= VOICED_RMS:
+        if rms >= FAILING_RMS:
+            self.queue.put_nowait(EngineError("scripted failure", permanent=False))
+        elif rms >= VOICED_RMS:
             if not self.words:
                 self.start = self.samples / SAMPLE_RATE
             self.words.append(WORDS[self.word_count % len(WORDS)])
@@ -104,6 +114,8 @@ class ScriptedSession(EngineSession):
 
     async def results(self) -> AsyncIterator[EngineResult]:
         while (result := await self.queue.get()) is not None:
+            if isinstance(result, EngineError):
+                raise result
             yield result
 
     async def finish(self) -> None:
@@ -111,6 +123,7 @@ class ScriptedSession(EngineSession):
         self.queue.put_nowait(None)
 
     async def close(self) -> None:
+        self.closed = True
         self.queue.put_nowait(None)
 
     async def set_speech_languages(self, languages: frozenset[str]) -> None:
@@ -122,6 +135,9 @@ class ScriptedEngine(Engine):
 
     name = "scripted"
 
+    def __init__(self, **options) -> None:
+        self.sessions: list[ScriptedSession] = []  # every session started, for tests to inspect
+
     def language_support(self) -> LanguageSupport:
         targets = frozenset({"en", "es", "fr", "de", "pt"})
         return LanguageSupport(sources={lang: targets - {lang} for lang in targets})
@@ -129,4 +145,6 @@ class ScriptedEngine(Engine):
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if config.source_language == "xx":
             raise EngineError("no such language", permanent=True)
-        return ScriptedSession(config)
+        session = ScriptedSession(config)
+        self.sessions.append(session)
+        return session

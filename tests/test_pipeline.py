@@ -7,9 +7,10 @@ import json
 import pytest
 
 from captions import protocol
+from captions.engines import get_engine
 from captions.models import Caption
 from tests.conftest import listener, presenter
-from tests.fake_engine import silence, tone
+from tests.fake_engine import clipped, silence, tone
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
@@ -259,6 +260,33 @@ async def test_an_engine_that_refuses_to_start_is_reported_to_the_presenter(even
     assert messages[-1]["code"] == "engine_failed"
     assert messages[-1]["fatal"] is True
     await comm.disconnect()
+
+
+async def test_an_engine_failing_mid_talk_pauses_keeps_its_finals_and_can_start_again(event):
+    """The failed session is closed, listeners see the pause, and "start" opens a new one."""
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    await speak(speaker, 2)
+    await speaker.send_to(bytes_data=tone(FRAME))
+    await speaker.send_to(bytes_data=clipped(FRAME))
+    messages = await receive_until(speaker, lambda m: m["type"] == "error")
+    assert messages[-1]["code"] == "engine_failed" and messages[-1]["fatal"] is False
+    await receive_until(speaker, lambda m: m.get("status") == "paused")
+    first = get_engine().sessions[-1]
+    assert first.closed
+    heard = await receive_until(spanish, lambda m: m.get("status") == "paused")
+    assert any(m.get("final") and m["text"] == "[es] alpha bravo" for m in heard)
+
+    await speaker.send_json_to({"type": "start"})
+    await receive_until(speaker, lambda m: m.get("status") == "live")
+    assert get_engine().sessions[-1] is not first
+    await speak(speaker, 1)
+    await receive_until(spanish, final("[es] alpha"))
+    spanish_finals = Caption.objects.filter(event=event, language="es").order_by("seq")
+    stored = [caption.text async for caption in spanish_finals]
+    assert stored == ["[es] alpha bravo", "[es] alpha"]
+    for comm in (spanish, speaker):
+        await comm.disconnect()
 
 
 def test_close_codes_are_distinct():
