@@ -109,7 +109,8 @@ def latencies(run: Run, regions) -> tuple[list[float], list[float]]:
         if partials:
             first_partial.append(partials[0] - start)
         if finals:
-            final.append(finals[0] - end)
+            # The last one: the engine may end an utterance at a pause inside the region.
+            final.append(finals[-1] - end)
     return first_partial, final
 
 

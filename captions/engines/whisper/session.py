@@ -16,7 +16,7 @@ import asyncio
 import collections
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -64,6 +64,7 @@ class Utterance:
     frames: list[np.ndarray]
     partials_sent: int = 0
     early: asyncio.Task | None = None  # the final decode started at the pause, if still valid
+    resumed: int = 0  # times speech went on after such a pause
 
     def audio(self) -> np.ndarray:
         return np.concatenate(self.frames) if self.frames else np.zeros(0, np.float32)
@@ -127,8 +128,9 @@ class WhisperSession(EngineSession):
             self.preroll.append(frame)
             return
         self.utterance.frames.append(frame)
-        if self.endpointer.silence == 0.0:
+        if self.endpointer.silence == 0.0 and self.utterance.early is not None:
             self.utterance.early = None  # speech went on after the pause: that decode is stale
+            self.utterance.resumed += 1
         if event is Event.ENDED or event is Event.CUT:
             self._close_utterance(keep_open=event is Event.CUT)
 
@@ -157,9 +159,15 @@ class WhisperSession(EngineSession):
         if self.endpointer.silence >= PAUSE_BEFORE_FINAL:
             # The speaker paused: decode the final now, in case the pause ends the utterance.
             if utterance.early is None:
-                audio = utterance.audio()
+                audio, pause = utterance.audio(), utterance.resumed
+
+                def still_wanted() -> bool:  # a stale decode still waiting for the slot is skipped
+                    return utterance.resumed == pause
+
                 utterance.early = asyncio.create_task(
-                    asyncio.to_thread(self._decode, audio, FINAL_BEAM, "transcribe", True)
+                    asyncio.to_thread(
+                        self._decode, audio, FINAL_BEAM, "transcribe", True, still_wanted
+                    )
                 )
                 # A stale early decode is never awaited; its failure must not go unlogged.
                 utterance.early.add_done_callback(log_failure)
@@ -217,11 +225,23 @@ class WhisperSession(EngineSession):
             self.overloaded = False
             self.queue.put_nowait(EngineNotice(NoticeKind.RECOVERED))
 
-    def _decode(self, audio: np.ndarray, beam: int, task: str, wait: bool) -> str | None:
-        """Decode in a worker thread; without ``wait``, give up at once if the slot is busy."""
+    def _decode(
+        self,
+        audio: np.ndarray,
+        beam: int,
+        task: str,
+        wait: bool,
+        wanted: Callable[[], bool] | None = None,
+    ) -> str | None:
+        """Decode in a worker thread; without ``wait``, give up at once if the slot is busy.
+
+        ``wanted`` is asked once the slot is ours: a decode nobody needs any more gives it up.
+        """
         if not DECODE_SLOT.acquire(blocking=wait):
             return None
         try:
+            if wanted is not None and not wanted():
+                return None
             options = DecodeOptions(
                 self.config.source_language, beam, task, self.engine.hotwords(self.config)
             )
