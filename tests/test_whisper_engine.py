@@ -119,3 +119,13 @@ async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):
     with pytest.raises(EngineError) as raised:
         await engine.start_session(SessionConfig("tlh", ("en",)))
     assert raised.value.permanent
+
+
+async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
+    """An early final decode that went stale while it waited for the decoder is skipped."""
+    session = await engine.start_session(SessionConfig("en", ()))
+    audio = np.frombuffer(pcm(speech_wav("Good morning everyone.")), "<i2") / 32768
+    audio = audio.astype(np.float32)
+    assert session._decode(audio, 1, "transcribe", True, wanted=lambda: False) is None
+    assert "morning" in session._decode(audio, 1, "transcribe", True, wanted=lambda: True).lower()
+    await session.close()
