@@ -4,6 +4,7 @@ from channels.auth import AuthMiddlewareStack
 from django.urls import path, re_path
 
 from . import consumers
+from .security import Refusal
 
 websocket_urlpatterns = [
     # Only the presenter may log in with a staff session; listeners are anonymous, and
@@ -16,4 +17,6 @@ websocket_urlpatterns = [
         r"^ws/events/(?P<slug>[-\w]+)/audience/(?P<language>[A-Za-z0-9-]{2,16})/$",
         consumers.AudienceConsumer.as_asgi(),
     ),
+    # Any other path: refuse the handshake, rather than fail with "No route found".
+    re_path(r"", Refusal.as_asgi()),
 ]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+import redis
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
 
 from captions import protocol
 from presenter_site.asgi import application
@@ -80,8 +83,25 @@ async def test_a_foreign_origin_is_refused_at_the_handshake(event):
         f"/ws/events/{event.slug}/audience/es/",
         headers=[(b"origin", b"https://evil.example"), (b"host", b"localhost")],
     )
+    probe = redis.Redis.from_url(settings.REDIS_URL)
+    blocked_before = probe.info("clients")["blocked_clients"]
     connected, _ = await comm.connect()
     assert not connected
+    # The refusal has no channel layer: it does not leave a blocking Redis read behind.
+    await asyncio.sleep(0.2)
+    assert probe.info("clients")["blocked_clients"] == blocked_before
+    probe.close()
+    await comm.wait()
+
+
+@pytest.mark.parametrize("path", ["/ws/nowhere/", "/ws/events/abc/audience/x/", "/ws/"])
+async def test_an_unknown_websocket_path_is_refused_at_the_handshake(path):
+    comm = WebsocketCommunicator(
+        application, path, headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.wait()
 
 
 @pytest.mark.parametrize(
