@@ -20,9 +20,12 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(30)]
 
 
 async def closed_with(comm) -> int:
+    """The close code the application sent; then the socket's end reaches it, as a server's
+    would, so the consumer (and its channel-layer read) finishes within the test."""
     while True:
         output = await comm.receive_output(timeout=5)
         if output["type"] == "websocket.close":
+            await comm.disconnect(code=output["code"])
             return output["code"]
 
 

@@ -226,6 +226,7 @@ async def test_a_second_presenter_takes_over_and_the_first_is_told(event):
     messages = await receive_until(first, lambda m: m.get("code") == "replaced")
     assert messages[-1]["fatal"] is True
     assert (await first.receive_output(timeout=5))["type"] == "websocket.close"
+    await first.disconnect(code=protocol.CLOSE_REPLACED)
     await second.disconnect()
 
 
