@@ -9,6 +9,7 @@ Speech regions come from the Silero voice-activity model on the input itself.
 
     python bench/engine.py                       # generated speech (Piper), 1 and 2 presenters
     python bench/engine.py --file talk.wav       # any recording PyAV can decode
+    python bench/engine.py --talk pauses         # speech with many short pauses
     python bench/engine.py --targets es,pt,ca --presenters 1,2,3
 """
 
@@ -34,6 +35,14 @@ SENTENCES = [
     "Let us look at the numbers we measured on a small machine.",
     "Thank you, and I am happy to take your questions now.",
 ]
+# One long stretch of speech whose many short pauses (commas) each start an early final decode
+# that speech then makes stale: the case where wasted decodes would show.
+PAUSES = (
+    "So, first of all, thank you, all of you, for coming here today. "
+    "We built this, step by step, over a year, with help from many people. "
+    "The idea is simple: you speak, and your audience reads, in their own language, "
+    "on their phones. Now, let me show you, in a few minutes, how it works, and what it costs."
+)
 FRAME = 1600  # samples: 100 ms
 
 
@@ -44,12 +53,14 @@ class Run:
     events: list[tuple[float, object]] = field(default_factory=list)
 
 
-def generated_speech() -> Path:
+def generated_speech(talk: str) -> Path:
     import django
 
     django.setup()
     from tests.whisper_speech import FIXTURES, speech_wav
 
+    if talk == "pauses":
+        return speech_wav(PAUSES, pad=(0.5, 1.5))
     target = FIXTURES / "bench-talk.wav"
     if not target.exists():
         import subprocess
@@ -164,6 +175,12 @@ async def measure(engine, config, samples, regions, presenters: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Embedded engine benchmark")
     parser.add_argument("--file", type=Path, help="a recording (default: generated speech)")
+    parser.add_argument(
+        "--talk",
+        choices=("sentences", "pauses"),
+        default="sentences",
+        help="generated speech: six sentences, or one stretch with many short pauses",
+    )
     parser.add_argument("--source", default="en")
     parser.add_argument("--targets", default="es,pt,ca")
     parser.add_argument("--presenters", default="1,2")
@@ -174,7 +191,7 @@ def main() -> None:
     from captions.engines import get_engine
     from captions.engines.base import SessionConfig
 
-    path = args.file or generated_speech()
+    path = args.file or generated_speech(args.talk)
     samples, audio = load(path)
     regions = speech_regions(audio)
     engine = get_engine()
