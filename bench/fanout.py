@@ -197,9 +197,9 @@ def caption_text(n: int, lang: str) -> str:
 async def drive(args: argparse.Namespace) -> None:
     """Send updates when told: ``go <seconds>`` lines in, one JSON line out per window.
 
-    ``stream`` mode publishes into our relay's Redis pub/sub streams (what raw, ours and
-    uvic listen to); ``group`` mode does one ``group_send`` per language per update through
-    ``channels.layers.get_channel_layer()``, configured by settings (CHANNEL_LAYER).
+    ``stream`` mode publishes our relay's envelopes into its Redis pub/sub streams (what raw,
+    ours, uvic and uvis listen to); ``group`` mode does one ``group_send`` per language per
+    update through ``channels.layers.get_channel_layer()``, configured by settings.
     """
     if args.mode == "group":
         import django
@@ -217,13 +217,13 @@ async def drive(args: argparse.Namespace) -> None:
     else:
         import redis.asyncio as redis
 
+        from captions.fanout import CAPTION, Envelope
+
         client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
 
         async def send(n: int, lang: str) -> None:
-            # Our relay's envelope: kind, utterance number, final flag, the client's text.
-            await client.publish(
-                f"{args.prefix}:stream:{args.event}:{lang}", f"c:{n}:1:{caption_text(n, lang)}"
-            )
+            envelope = Envelope(CAPTION, n, True, caption_text(n, lang))
+            await client.publish(f"{args.prefix}:stream:{args.event}:{lang}", envelope.encode())
 
     print("ready", flush=True)
     n = 0  # utterance numbers keep rising across windows: our server drops repeats

@@ -36,9 +36,9 @@ class OriginValidator(ChannelsOriginValidator):
     """Channels' origin rules; a refused origin gets the Redis-free refusal."""
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "websocket" and not self.valid_origin(origin_of(scope)):
+        if not self.valid_origin(origin_of(scope)):
             return await Refusal()(scope, receive, send)
-        return await super().__call__(scope, receive, send)
+        return await self.application(scope, receive, send)
 
 
 def allowed_hosts_origin_validator(application) -> OriginValidator:

@@ -92,6 +92,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Connections the app's own Redis client (captions, presence, status) may open per process.
 # A join burst queues for them instead of failing (redis-py 8 refuses the 101st by default).
+# At least 2: each process's caption subscription keeps one for itself.
 REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 50)
 CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "redis")  # redis | pubsub | memory
 _LAYER_BACKENDS = {

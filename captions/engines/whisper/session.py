@@ -44,7 +44,7 @@ FIRST_PARTIAL_AFTER = 0.6  # seconds of utterance before the first partial
 PREROLL_FRAMES = 8  # ~250 ms kept before the first voiced frame
 OVERLOAD_AFTER = 2.0  # seconds of skipped partials before the presenter is told
 FINAL_BEAM = 3
-PAUSE_BEFORE_FINAL = 0.2  # seconds of silence after which no new partial is started
+PAUSE_BEFORE_FINAL = 0.2  # seconds of silence that start the final decode instead of partials
 
 # One decode at a time per process: CTranslate2 already uses every core for one decode.
 DECODE_SLOT = threading.Lock()
@@ -157,20 +157,8 @@ class WhisperSession(EngineSession):
         if utterance is None or not self.endpointer.has_speech:
             return
         if self.endpointer.silence >= PAUSE_BEFORE_FINAL:
-            # The speaker paused: decode the final now, in case the pause ends the utterance.
             if utterance.early is None:
-                audio, pause = utterance.audio(), utterance.resumed
-
-                def still_wanted() -> bool:  # a stale decode still waiting for the slot is skipped
-                    return utterance.resumed == pause
-
-                utterance.early = asyncio.create_task(
-                    asyncio.to_thread(
-                        self._decode, audio, FINAL_BEAM, "transcribe", True, still_wanted
-                    )
-                )
-                # A stale early decode is never awaited; its failure must not go unlogged.
-                utterance.early.add_done_callback(log_failure)
+                self._start_early_final(utterance)
             return
         due = (
             FIRST_PARTIAL_AFTER
@@ -184,6 +172,19 @@ class WhisperSession(EngineSession):
             return
         self.partial_audio_at = utterance.seconds
         self.partial_task = asyncio.create_task(self._partial(utterance, utterance.audio()))
+
+    def _start_early_final(self, utterance: Utterance) -> None:
+        """The speaker paused: decode the final now, in case the pause ends the utterance."""
+        audio, pause = utterance.audio(), utterance.resumed
+
+        def still_wanted() -> bool:  # a stale decode still waiting for the slot is skipped
+            return utterance.resumed == pause
+
+        utterance.early = asyncio.create_task(
+            asyncio.to_thread(self._decode, audio, FINAL_BEAM, "transcribe", True, still_wanted)
+        )
+        # A stale early decode is never awaited; its failure must not go unlogged.
+        utterance.early.add_done_callback(log_failure)
 
     def _note_skipped(self) -> None:
         now = self.samples / SAMPLE_RATE
