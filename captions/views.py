@@ -83,6 +83,7 @@ def audience_strings() -> dict[str, str]:
         "waiting": _("Waiting for the talk to start"),
         "live": _("Live"),
         "paused": _("Paused"),
+        "presenter_lost": _("Presenter disconnected, waiting…"),
         "ended": _("The talk has ended"),
         "connecting": _("Connecting…"),
         "reconnecting": _("Connection lost, reconnecting…"),
@@ -122,6 +123,10 @@ def presenter_strings() -> dict[str, str]:
         "engine_failed": _("Captioning could not start or stopped."),
         "engine_overloaded": _("The caption engine is overloaded: captions may lag behind."),
         "engine_reconnecting": _("The caption engine is reconnecting…"),
+        "link_down": _(
+            "Captions are not reaching listeners right now. Keep speaking: your speech is still "
+            "captioned and saved, and listeners get the missed captions when the link recovers."
+        ),
         "mic_refused": _(
             "The microphone was refused. Allow it in the browser's site settings "
             "and press Start again."

@@ -6,7 +6,8 @@
   const config = JSON.parse(document.getElementById("config").textContent);
   const S = config.strings;
   const STORE = "live-captions.";
-  const FATAL_CLOSES = new Set([4004, 4005]);
+  const FATAL_CLOSES = new Set([4004, 4005]); // 4029 (too slow to keep up) reconnects like a drop
+  const PRESENTER_LOST = new Set(["presenter_lost", "presenter_disconnected"]);
   const SPEECH_WAIT_MS = 2500; // how long a final waits for the engine's speech before the browser speaks
   const FONT_STEPS = [0.9, 1.1, 1.3, 1.6, 2, 2.5, 3.2];
   const MAX_CAPTIONS = 1000; // kept on the page; older ones are in the transcript
@@ -55,7 +56,10 @@
     lastFinal: null, // seq of the newest final held: resume point after a drop
     inHistory: true,
     eventStatus: null,
+    statusReason: null,
     connection: "connecting",
+    link: "up", // "down": this socket is open but its server cannot reach Redis, so no captions come
+    catchingUp: false, // between link "up" and the status after it: missed finals, not live ones
     autoScroll: true,
     speechQueue: [],
     speechPlaying: false,
@@ -106,6 +110,8 @@
     state.refetchHistory = false;
     state.socket = socket;
     state.inHistory = true;
+    state.link = "up"; // the link state belongs to one socket
+    state.catchingUp = false;
     socket.onopen = () => {
       state.attempt = 0;
       setConnection("connected");
@@ -145,7 +151,11 @@
   function onMessage(msg) {
     switch (msg.type) {
       case "status":
-        setEventStatus(msg.status);
+        state.catchingUp = false;
+        setEventStatus(msg.status, msg.reason);
+        break;
+      case "link":
+        onLink(msg);
         break;
       case "caption":
         showCaption(msg);
@@ -169,6 +179,19 @@
     }
   }
 
+  function onLink(msg) {
+    if (msg.state !== "up" && msg.state !== "down") {
+      console.warn("unknown link state", msg);
+      return;
+    }
+    // Down: partials are frozen and their finals come later with the missed ones (or never).
+    if (msg.state === "down") dropPartials();
+    // Up: the missed finals follow, then a status; they are history, not news to announce.
+    else if (state.link === "down") state.catchingUp = true;
+    state.link = msg.state;
+    renderState();
+  }
+
   function onError(msg) {
     switch (msg.code) {
       case "language_not_offered":
@@ -187,17 +210,24 @@
     renderState();
   }
 
-  function setEventStatus(status) {
+  function setEventStatus(status, reason) {
     state.eventStatus = status;
+    state.statusReason = reason || null;
     document.body.dataset.status = status;
+    if (status !== "live") dropPartials(); // an utterance cut off by a pause may never get its final
     renderState();
     if (status === "live") holdWakeLock();
     if (status === "ended") releaseWakeLock();
   }
 
+  function statusKey() {
+    if (state.eventStatus === "paused" && PRESENTER_LOST.has(state.statusReason)) return "presenter_lost";
+    return state.eventStatus || "connecting";
+  }
+
   function renderState() {
-    let key = state.eventStatus || "connecting";
-    if (state.connection === "reconnecting") key = "reconnecting";
+    let key = statusKey();
+    if (state.connection === "reconnecting" || state.link === "down") key = "reconnecting";
     else if (state.connection === "connecting" && !state.eventStatus) key = "connecting";
     if (state.fatal && state.problem) key = "problem";
     ui.state.textContent = key === "problem" ? state.problem : S[key] || key;
@@ -221,6 +251,10 @@
     for (const line of ui.captions.querySelectorAll(".caption.partial")) {
       if (Number(line.dataset.seq) <= lastSeq) line.remove();
     }
+  }
+
+  function dropPartials() {
+    for (const line of ui.captions.querySelectorAll(".caption.partial")) line.remove();
   }
 
   function captionElement(seq) {
@@ -264,7 +298,7 @@
     line.classList.toggle("final", msg.final);
     line.querySelector(".text").textContent = msg.text;
     if (msg.source_text !== undefined) line.querySelector(".source").textContent = msg.source_text;
-    if (msg.final && !state.inHistory) onLiveFinal(msg);
+    if (msg.final && !state.inHistory && !state.catchingUp) onLiveFinal(msg);
     scrollToLive(false);
   }
 

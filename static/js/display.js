@@ -4,12 +4,22 @@
 (function () {
   const config = JSON.parse(document.getElementById("config").textContent);
   const S = config.strings;
-  const FATAL_CLOSES = new Set([4004, 4005]);
+  const FATAL_CLOSES = new Set([4004, 4005]); // 4029 (too slow to keep up) reconnects like a drop
+  const PRESENTER_LOST = new Set(["presenter_lost", "presenter_disconnected"]);
   const KEEP = 6; // utterances kept in the text; CSS shows the last two lines of them
 
   const textBox = document.getElementById("display-text");
   const stateBox = document.getElementById("display-state");
-  const state = { socket: null, attempt: 0, lastFinal: null, utterances: new Map(), status: null, fatal: false };
+  const state = {
+    socket: null,
+    attempt: 0,
+    lastFinal: null,
+    utterances: new Map(),
+    status: null,
+    reason: null,
+    link: "up", // "down": the socket is open but its server cannot reach Redis
+    fatal: false,
+  };
 
   function socketUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
@@ -20,6 +30,7 @@
   function connect() {
     const socket = new WebSocket(socketUrl());
     state.socket = socket;
+    state.link = "up"; // the link state belongs to one socket
     socket.onopen = () => {
       state.attempt = 0;
       showState();
@@ -39,9 +50,10 @@
   function onMessage(msg) {
     switch (msg.type) {
       case "status":
-        state.status = msg.status;
-        document.body.dataset.status = msg.status;
-        showState();
+        onStatus(msg);
+        break;
+      case "link":
+        onLink(msg);
         break;
       case "caption":
         onCaption(msg);
@@ -61,6 +73,29 @@
       default:
         console.warn("unknown message from the server", msg);
     }
+  }
+
+  function onStatus(msg) {
+    state.status = msg.status;
+    state.reason = msg.reason || null;
+    document.body.dataset.status = msg.status;
+    if (msg.status !== "live") dropPartials(); // an utterance cut off by a pause may never get its final
+    showState();
+  }
+
+  function onLink(msg) {
+    if (msg.state !== "up" && msg.state !== "down") {
+      console.warn("unknown link state", msg);
+      return;
+    }
+    state.link = msg.state;
+    if (msg.state === "down") dropPartials(); // frozen; their finals come with the missed ones
+    showState();
+  }
+
+  function dropPartials() {
+    for (const [seq, item] of state.utterances) if (!item.final) state.utterances.delete(seq);
+    render();
   }
 
   function onCaption(msg) {
@@ -89,6 +124,8 @@
 
   function showState(problem) {
     let text = problem || "";
+    if (!text && state.link === "down") text = S.reconnecting;
+    if (!text && state.status === "paused" && PRESENTER_LOST.has(state.reason)) text = S.presenter_lost;
     if (!text && state.status && state.status !== "live") text = S[state.status] || "";
     stateBox.textContent = text;
     stateBox.hidden = !text;

@@ -9,11 +9,12 @@
   const MAX_BUFFERED_FRAMES = 300; // 30 s of 100 ms frames
   const MAX_SOCKET_BACKLOG = 256 * 1024; // bytes queued in the socket before we hold back
   const FATAL_CLOSES = new Set([1000, 4001, 4004, 4008, 4010]);
+  const PRESENTER_LOST = new Set(["presenter_lost", "presenter_disconnected"]);
   const PING_MS = 20000;
 
   const $ = (id) => document.getElementById(id);
   const ui = {
-    connection: $("connection"), status: $("status"), alert: $("alert"),
+    connection: $("connection"), status: $("status"), alert: $("alert"), linkWarning: $("link-warning"),
     device: $("device"), level: $("level"), mic: $("mic"), pause: $("pause"), end: $("end"),
     buffered: $("buffered"), counts: $("counts"), preview: $("preview"),
     previewLanguage: $("preview-language"), showQr: $("show-qr"), hideQr: $("hide-qr"),
@@ -22,7 +23,9 @@
 
   const state = {
     socket: null,
-    live: false, // the server said "live" on this connection
+    live: false, // the server said "live" on this connection, after its greeting
+    greeted: false, // this connection's first status (the event's, not yet ours) has come
+    reclaimed: false, // "start" was sent again on this connection after the server lost us
     wantLive: false, // the presenter is speaking (microphone on, not paused)
     fatal: false,
     attempt: 0,
@@ -42,6 +45,12 @@
     ui.alert.textContent = text;
     ui.alert.className = "alert alert-" + (kind || "error");
     ui.alert.hidden = !text;
+  }
+
+  function showLinkDown(down) {
+    // Its own element: engine notices and alerts come and go without hiding it.
+    ui.linkWarning.textContent = down ? S.link_down : "";
+    ui.linkWarning.hidden = !down;
   }
 
   function setConnection(name) {
@@ -82,9 +91,12 @@
     const socket = new WebSocket(socketUrl());
     socket.binaryType = "arraybuffer";
     state.socket = socket;
+    state.greeted = false;
+    state.reclaimed = false;
+    showLinkDown(false); // the link state belongs to one connection
     socket.onopen = () => onOpen(socket);
     socket.onmessage = (event) => {
-      if (typeof event.data === "string") onMessage(JSON.parse(event.data));
+      if (socket === state.socket && typeof event.data === "string") onMessage(JSON.parse(event.data));
     };
     socket.onclose = (event) => onClose(socket, event);
   }
@@ -138,6 +150,9 @@
       case "engine":
         onEngine(msg);
         break;
+      case "link":
+        onLink(msg);
+        break;
       case "error":
         onError(msg);
         break;
@@ -149,15 +164,37 @@
   }
 
   function onStatus(msg) {
+    const greeting = !state.greeted;
+    state.greeted = true;
     setEventStatus(msg.status);
-    state.live = msg.status === "live";
-    if (state.live) flush();
+    // The greeting describes the event, not this connection: it still says "live" when a server
+    // died under us, yet audio is refused until our own "start" is answered. The outbox waits.
+    state.live = msg.status === "live" && !greeting;
+    if (state.live) {
+      state.reclaimed = false;
+      flush();
+    }
+    if (!greeting && msg.status === "paused" && PRESENTER_LOST.has(msg.reason)) reclaim();
     if (msg.status === "ended") {
       state.fatal = true;
       stopMic();
       showAlert(S.ended, "info");
     }
     if (msg.reason === "engine_failed") showAlert(S.engine_failed);
+  }
+
+  function reclaim() {
+    // The server gave up on us (a lease ran out) while we are still here and speaking; once per
+    // connection until live again, so a server that keeps saying so is not asked in a loop.
+    if (!state.wantLive || state.reclaimed) return;
+    state.reclaimed = true;
+    send({ type: "start" });
+  }
+
+  function onLink(msg) {
+    // Not fatal: speech is still captioned and saved; listeners catch up when it recovers.
+    if (msg.state === "down" || msg.state === "up") showLinkDown(msg.state === "down");
+    else console.warn("unknown link state", msg);
   }
 
   function onEngine(msg) {
