@@ -13,7 +13,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ import pytest
 
 from tests import browser
 from tests.fake_engine import silence, tone
-from tests.servers import ServerSet, free_port, server_set
+from tests.servers import ServerSet, server_set
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 expect = playwright_sync.expect
@@ -264,50 +263,13 @@ def test_audience_recovers_after_a_server_restart_without_gaps_or_duplicates(chr
     context.close()
 
 
-class PrivateRedis:
-    """A redis-server of one test's own on a spare port, for the test to stop and start."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.workdir = workdir
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        """Start it (again, on the same port, empty) and wait until it answers."""
-        import redis
-
-        self.process = subprocess.Popen(
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-        )  # fmt: skip
-        client = redis.Redis.from_url(self.url)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-            self.process = None
-
-
 @pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server")
 def test_audience_shows_reconnecting_while_its_server_cannot_reach_redis(chromium, tmp_path):
     """A listener whose server loses Redis shows "reconnecting" within 5 s over its open socket,
     and the event's state again once Redis is back."""
-    redis_server = PrivateRedis(tmp_path)
+    from tests.faultkit import RedisServer
+
+    redis_server = RedisServer(tmp_path / "redis")
     redis_server.start()
     servers = server_set(tmp_path, REDIS_URL=redis_server.url)
     try:
@@ -329,8 +291,7 @@ def test_audience_shows_reconnecting_while_its_server_cannot_reach_redis(chromiu
         assert len(sockets) == 1  # told over the open socket (link down, up), never dropped
         context.close()
     finally:
-        if redis_server.process is None:
-            redis_server.start()  # stop_all removes the set's keys from it
+        redis_server.start()  # if stopped: stop_all removes the set's keys from it
         servers.stop_all()
         redis_server.stop()
 
