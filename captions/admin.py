@@ -15,6 +15,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import exports, presence
+from .status import Status, write_status
 from .forms import EventForm, EventLanguageForm, EventLanguageFormSet
 from .models import Caption, Event, EventLanguage, EventStatus, GlossaryTerm
 
@@ -190,6 +191,13 @@ class EventAdmin(admin.ModelAdmin):
             for lang in event.audience_language_codes()
         ]
         return format_html_join(mark_safe("<br>"), "{}: {}", rows)
+
+    def save_model(self, request: HttpRequest, obj: Event, form, change: bool) -> None:
+        """Save; a status the organizer changed goes through the one status writer."""
+        super().save_model(request, obj, form, change)
+        if change and "status" in form.changed_data:
+            languages = obj.audience_language_codes()
+            async_to_sync(write_status)(obj.pk, languages, Status(obj.status))
 
     @admin.action(description=_("Rotate the presenter key"))
     def rotate_presenter_keys(self, request, queryset) -> None:

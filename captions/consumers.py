@@ -1,4 +1,4 @@
-"""WebSocket consumers: thin glue between sockets, the engine and the channel layer."""
+"""WebSocket consumers: thin glue between sockets, the live event and the fan-out hub."""
 
 from __future__ import annotations
 
@@ -10,19 +10,15 @@ from urllib.parse import parse_qs
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import presence, protocol, storage
-from .engines import get_engine
-from .engines.base import EngineError, EngineSession
-from .events import EventInfo, current_status, load_event, load_event_cached, save_status
+from . import history, presence, protocol
+from .events import EventInfo, load_event, load_event_cached
 from .fanout import CAPTION, SPEECH, Envelope, get_hub, stream_name
-from .groups import presenter_group
+from .live import LiveEvent
 from .models import EventStatus
-from .relay import CaptionRelay, broadcast_status
+from .status import read_status
+from .watch import WatchedEvent, get_watch
 
 logger = logging.getLogger(__name__)
-
-DRAIN_SECONDS = 8.0  # how long a stopping session may take to deliver its last finals
-COUNTS_SECONDS = 2.0  # how often the presenter hears listener counts
 
 
 def query_params(scope: dict[str, Any]) -> dict[str, str]:
@@ -32,201 +28,85 @@ def query_params(scope: dict[str, Any]) -> dict[str, str]:
 
 
 class PresenterConsumer(AsyncWebsocketConsumer):
-    """The presenter's audio in, caption previews and listener counts out."""
+    """The presenter's audio in, caption previews and listener counts out.
 
-    event: EventInfo | None = None
-    session: EngineSession | None = None
-    pump: asyncio.Task | None = None
-    counts_task: asyncio.Task | None = None
-    replaced = False
+    Everything that makes the event live belongs to captions.live.LiveEvent. This consumer
+    uses no channel layer: a Redis outage must never close the presenter's socket, and a
+    channel-layer consumer dies when its layer's receive fails. Takeover goes by the lease.
+    """
+
+    channel_layer_alias = "no-channel-layer"
+    live: LiveEvent | None = None
 
     async def connect(self) -> None:
         """Called when the presenter page opens its socket: authenticate, take over the event."""
-        self.event = await load_event(self.scope["url_route"]["kwargs"]["slug"])
+        event = await load_event(self.scope["url_route"]["kwargs"]["slug"])
         await self.accept()
-        if self.event is None:
+        if event is None:
             return await self.close(code=protocol.CLOSE_EVENT_NOT_FOUND)
-        if not self._authorized():
+        if not self._authorized(event):
             await self._send(
                 protocol.error("unauthorized", "wrong or missing presenter key", fatal=True)
             )
             return await self.close(code=protocol.CLOSE_UNAUTHORIZED)
-        if self.event.status == EventStatus.ENDED:
+        if event.status == EventStatus.ENDED:
             await self._send(protocol.error("event_ended", "this event has ended", fatal=True))
             return await self.close(code=protocol.CLOSE_EVENT_ENDED)
-        group = presenter_group(self.event.id)
-        # The newest presenter connection takes over: the old one is told and closes.
-        await self.channel_layer.group_send(
-            group, {"type": "presenter.takeover", "channel": self.channel_name}
-        )
-        await self.channel_layer.group_add(group, self.channel_name)
-        self.preview_language = (self.event.target_languages or [self.event.source_language])[0]
-        self.counts_task = asyncio.create_task(self._report_counts())
-        await self._send(
-            protocol.status(self.event.status, languages=self.event.audience_languages)
-        )
-        logger.info("presenter connected to event %s", self.event.slug)
+        self.live = LiveEvent(event, send=self._send, close=self._close)
+        await self.live.open()
+        logger.info("presenter connected to event %s", event.slug)
 
-    def _authorized(self) -> bool:
+    def _authorized(self, event: EventInfo) -> bool:
         user = self.scope.get("user")
         if user is not None and user.is_authenticated and user.is_staff:
             return True
         given = query_params(self.scope).get("key", "")
-        return hmac.compare_digest(given.encode(), self.event.presenter_key.encode())
+        return hmac.compare_digest(given.encode(), event.presenter_key.encode())
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: deliver what the engine still holds, then stop."""
-        if self.counts_task:
-            self.counts_task.cancel()
-            await asyncio.gather(self.counts_task, return_exceptions=True)
-        if self.event is None or not self._joined():
+        """Called when the socket closes: deliver what the engine still holds, then let go."""
+        if self.live is None:
             return
-        await self.channel_layer.group_discard(presenter_group(self.event.id), self.channel_name)
-        await self._end_session()
-        if not self.replaced and self.event_status == EventStatus.LIVE:
-            await self._set_status(EventStatus.PAUSED, reason="presenter_disconnected")
-        logger.info("presenter left event %s (code %s)", self.event.slug, code)
-
-    def _joined(self) -> bool:
-        return self.counts_task is not None
-
-    @property
-    def event_status(self) -> str:
-        return getattr(self, "_status", self.event.status)
+        await self.live.close()
+        logger.info("presenter left event %s (code %s)", self.live.event.slug, code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every frame: audio as binary PCM16, control messages as JSON text."""
+        if self.live is None:
+            return  # refused at connect; the close is on its way
         try:
             if bytes_data is not None:
-                await self._audio(bytes_data)
+                protocol.check_audio_frame(bytes_data)
+                await self.live.audio(bytes_data)
             else:
                 await self._control(protocol.parse_control(text_data or ""))
         except protocol.ControlError as exc:
             await self._send(protocol.error(exc.code, exc.detail))
 
-    async def _audio(self, frame: bytes) -> None:
-        protocol.check_audio_frame(frame)
-        if self.session is None:
-            raise protocol.ControlError("not_live", 'send {"type": "start"} before audio')
-        await self.session.send_audio(frame)
-
     async def _control(self, message: dict[str, Any]) -> None:
         match message["type"]:
             case "start":
-                await self._start()
+                await self.live.start()
             case "pause":
-                await self._end_session()
-                await self._set_status(EventStatus.PAUSED)
+                await self.live.pause()
             case "stop":
-                await self._end_session()
-                await self._set_status(EventStatus.ENDED)
-                await self.close(code=1000)
+                await self.live.stop()
             case "preview":
-                self.preview_language = message["language"]
+                self.live.preview_language = message["language"]
             case "ping":
                 await self._send({"type": "pong"})
-
-    async def _start(self) -> None:
-        if self.session is not None:
-            return
-        counts = await presence.listener_counts(self.event.id)
-        config = self.event.session_config(presence.speech_languages(counts))
-        try:
-            self.session = await get_engine().start_session(config)
-        except EngineError as exc:
-            await self._send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
-            return
-        relay = CaptionRelay(
-            event_id=self.event.id,
-            slug=self.event.slug,
-            source_language=self.event.source_language,
-            target_languages=self.event.target_languages,
-            preview=self._preview,
-        )
-        self.pump = asyncio.create_task(self._pump(self.session, relay))
-        await self._set_status(EventStatus.LIVE)
-
-    async def _pump(self, session: EngineSession, relay: CaptionRelay) -> None:
-        """Read engine results until the session ends; runs beside the audio path."""
-        try:
-            async for result in session.results():
-                await relay.relay(result)
-        except EngineError as exc:
-            logger.warning("engine failed for event %s: %s", self.event.slug, exc)
-            await self._drop_session(session)
-            await self._send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
-            await self._set_status(EventStatus.PAUSED, reason="engine_failed")
-        except Exception:
-            logger.exception("relay failed for event %s", self.event.slug)
-            await self._drop_session(session)
-            await self._send(protocol.error("internal_error", "captioning stopped", fatal=True))
-
-    async def _drop_session(self, session: EngineSession) -> None:
-        """Forget and close a session that failed, so a new "start" can open another."""
-        if self.session is session:
-            self.session = self.pump = None
-        try:
-            await session.close()
-        except Exception:
-            logger.debug("closing a failed engine session failed", exc_info=True)
-
-    async def _end_session(self) -> None:
-        """Finish the engine session and wait, bounded, for its last finals to be relayed."""
-        session, pump = self.session, self.pump
-        self.session = self.pump = None
-        if session is None:
-            return
-        try:
-            await session.finish()
-            if pump is not None:
-                await asyncio.wait_for(asyncio.shield(pump), DRAIN_SECONDS)
-        except (TimeoutError, EngineError):
-            logger.warning("engine did not drain for event %s", self.event.slug)
-        finally:
-            if pump is not None:
-                pump.cancel()
-            await session.close()
-
-    async def _set_status(self, state: str, **details: Any) -> None:
-        self._status = state
-        await save_status(self.event.id, state)
-        await broadcast_status(self.event.id, self.event.audience_languages, state, **details)
-        await self._send(protocol.status(state, **details))
-
-    async def _preview(self, message: dict[str, Any]) -> None:
-        if message.get("type") == "preview":
-            translations = message.pop("translations")
-            message["language"] = self.preview_language
-            message["text"] = translations.get(self.preview_language, "")
-        await self._send(message)
-
-    async def _report_counts(self) -> None:
-        """Send listener counts when they change, and keep the engine's speech languages current."""
-        last: dict[str, int] | None = None
-        while True:
-            counts = await presence.listener_counts(self.event.id)
-            if counts != last:
-                await self._send({"type": "listeners", "counts": counts})
-                if self.session is not None:
-                    await self.session.set_speech_languages(presence.speech_languages(counts))
-                last = counts
-            await asyncio.sleep(COUNTS_SECONDS)
-
-    async def presenter_takeover(self, message: dict[str, Any]) -> None:
-        """Called when another presenter connection claims the event."""
-        if message["channel"] == self.channel_name:
-            return
-        self.replaced = True
-        await self._send(
-            protocol.error("replaced", "another presenter connection took over", fatal=True)
-        )
-        await self.close(code=protocol.CLOSE_REPLACED)
 
     async def _send(self, message: dict[str, Any]) -> None:
         try:
             await self.send(text_data=protocol.dumps(message))
         except Exception:  # the socket may already be gone; captions are stored regardless
             logger.debug("could not send to presenter", exc_info=True)
+
+    async def _close(self, code: int) -> None:
+        try:
+            await self.close(code=code)
+        except Exception:
+            logger.debug("could not close the presenter socket", exc_info=True)
 
 
 class AudienceConsumer(AsyncWebsocketConsumer):
@@ -261,20 +141,23 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         self._read_params(query_params(self.scope))
         # Live messages that arrive while history is read wait here, so history comes first.
         self.held: list[Envelope] | None = []
+        self.catch_up_again = False
+        self.catch_up: asyncio.Task | None = None
         self.stream = stream_name(self.event.id, self.language, with_source=self.with_source)
-        await get_hub().add(self.stream, self, self.deliver)
-        await presence.listener_joined(self.event.id, self.language, speech=self.speech)
-        await self._send_json(
-            protocol.status(
-                await current_status(self.event),
-                languages=self.event.audience_languages,
-                title=self.event.title,
+        linked = await get_hub().add(self.stream, self)
+        subscribed_at = asyncio.get_running_loop().time()
+        get_watch().follow(
+            WatchedEvent(
+                self.event.id, self.event.source_language, tuple(self.event.audience_languages)
             )
         )
-        await self._replay_history()
-        held, self.held = self.held, None
-        for envelope in held:
-            await self.deliver(envelope)
+        await presence.listener_joined(self.event.id, self.language, speech=self.speech)
+        await self._send_status(title=self.event.title)
+        if not linked:
+            await self._send_json({"type": "link", "state": "down"})
+        await self._replay_history(subscribed_at, first=True)
+        if self.catch_up_again:  # the link came back while history was read
+            await self._catch_up()
 
     def _read_params(self, params: dict[str, str]) -> None:
         self.with_source = (
@@ -284,8 +167,18 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         after = params.get("after", "")
         self.last_final = int(after) if after.isdigit() else None
 
-    async def _replay_history(self) -> None:
-        for row in await storage.recent_finals(self.event.id, self.language, self.last_final):
+    async def _send_status(self, **details: Any) -> None:
+        status = await read_status(self.event.id)
+        await self._send_json(status.message(languages=self.event.audience_languages, **details))
+
+    async def _replay_history(self, not_before: float, *, first: bool) -> None:
+        """Send the stored finals this listener lacks, then what arrived live meanwhile."""
+        if self.held is None:
+            self.held = []
+        rows = await history.recent_finals(
+            self.event.id, self.language, self.last_final, not_before
+        )
+        for row in rows:
             message = protocol.caption(
                 seq=row.seq,
                 language=row.language,
@@ -298,13 +191,40 @@ class AudienceConsumer(AsyncWebsocketConsumer):
             )
             await self._send_json(message)
             self.last_final = row.seq
-        await self._send_json({"type": "history_end", "last_seq": self.last_final})
+        if first:
+            await self._send_json({"type": "history_end", "last_seq": self.last_final})
+        held, self.held = self.held, None
+        for envelope in held:
+            await self.deliver(envelope)
+
+    async def link_changed(self, up: bool) -> None:
+        """Called by the hub when this process loses Redis, and when it has it back."""
+        if not up:
+            return await self._send_json({"type": "link", "state": "down"})
+        if self.held is not None:  # history is being read: read again once it is done
+            self.catch_up_again = True
+        elif self.catch_up is None or self.catch_up.done():
+            # In a task: every listener of the process asks at once, and shares one query.
+            self.catch_up = asyncio.create_task(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        """After an outage: the finals missed meanwhile, in order, then the status now."""
+        try:
+            self.catch_up_again = False
+            await self._send_json({"type": "link", "state": "up"})
+            await self._replay_history(get_hub().up_since, first=False)
+            await self._send_status()
+        except Exception:  # the socket closed meanwhile, or the database failed
+            logger.warning("a listener could not catch up", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         """Called when the listener leaves."""
         if self.stream is None:
             return
+        if self.catch_up is not None:
+            self.catch_up.cancel()
         await get_hub().remove(self.stream, self)
+        get_watch().unfollow(self.event.id)
         await presence.listener_left(self.event.id, self.language, speech=self.speech)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:

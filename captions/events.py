@@ -9,7 +9,6 @@ from channels.db import database_sync_to_async
 
 from .engines.base import SessionConfig
 from .models import Event
-from .redis_client import get_redis, key
 
 
 @dataclass(frozen=True)
@@ -60,22 +59,6 @@ def load_event(slug: str) -> EventInfo | None:
     )
 
 
-@database_sync_to_async
-def _save_status_to_database(event_id: int, status: str) -> None:
-    Event.objects.filter(pk=event_id).update(status=status)
-
-
-async def save_status(event_id: int, status: str) -> None:
-    """Record the event's state in the database, and in Redis for listeners' quick reads."""
-    await _save_status_to_database(event_id, status)
-    await get_redis().set(key("status", event_id), status)
-
-
-async def current_status(event: EventInfo) -> str:
-    """The event's state as last set by a presenter, else as the snapshot has it."""
-    return await get_redis().get(key("status", event.id)) or event.status
-
-
 EVENT_CACHE_SECONDS = 2.0
 _event_cache: dict[str, tuple[float, EventInfo | None]] = {}
 
@@ -84,8 +67,8 @@ async def load_event_cached(slug: str) -> EventInfo | None:
     """Like load_event, but reuses a lookup younger than two seconds.
 
     A join burst of hundreds of listeners a second then costs the database a query every
-    two seconds instead of one per listener. Listeners read the status itself with
-    current_status, which is never stale.
+    two seconds instead of one per listener. Listeners read the status itself through
+    captions.status.read_status, which is never stale.
     """
     now = time.monotonic()
     cached = _event_cache.get(slug)

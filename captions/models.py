@@ -39,7 +39,12 @@ class Event(models.Model):
         _("spoken language"), max_length=16, default="en", validators=[language_code_validator]
     )
     presenter_key = models.CharField(max_length=64, default=new_presenter_key, editable=False)
+    # Written only through captions.status.write_status; read through captions.status, which
+    # also knows whether a presenter really holds the event right now.
     status = models.CharField(max_length=16, choices=EventStatus, default=EventStatus.WAITING)
+    # The last utterance number handed out. Kept here, not in Redis, so that a number shown to
+    # listeners is never given to another utterance, even after Redis loses everything.
+    last_seq = models.PositiveIntegerField(default=0, editable=False)
     profanity = models.CharField(
         max_length=16,
         choices=[("masked", _("masked")), ("removed", _("removed")), ("raw", _("raw"))],

@@ -16,8 +16,9 @@ from .redis_client import get_redis, key
 logger = logging.getLogger(__name__)
 
 PROCESS_ID = uuid.uuid4().hex[:12]
-TTL_SECONDS = 30
-REFRESH_SECONDS = 10
+# Counts are a lease: a process that dies stops refreshing them, and they vanish this soon.
+TTL_SECONDS = 6
+REFRESH_SECONDS = 2
 SPEECH_PREFIX = "speech:"  # fields counting listeners who turned listening on
 
 DEBOUNCE_SECONDS = 0.5  # a join burst writes Redis a few times a second, not once per listener

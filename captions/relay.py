@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,8 +9,9 @@ from typing import Any
 from django.urls import reverse
 
 from . import protocol, storage
-from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
-from .fanout import CAPTION, SPEECH, STATUS, Envelope, publish, stream_name
+from .engines.base import CaptionResult, EngineNotice, EngineResult, ResultKind, SpeechResult
+from .fanout import CAPTION, SPEECH, Envelope, stream_name
+from .publisher import Publisher
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,16 @@ class CaptionRelay:
         source_language: str,
         target_languages: list[str],
         preview: Preview,
+        publisher: Publisher,
     ) -> None:
         self.event_id = event_id
         self.slug = slug
         self.source_language = source_language
         self.target_languages = [lang for lang in target_languages if lang != source_language]
         self.preview = preview
+        self.publisher = publisher
         self._seqs: dict[str, int] = {}
+        self._open: set[int] = set()  # utterances shown as partials whose final has not come
 
     async def relay(self, result: EngineResult) -> None:
         """Called for every result the engine yields, in order."""
@@ -68,29 +71,43 @@ class CaptionRelay:
             await storage.store_final(
                 self.event_id, seq, texts, result.source_text, result.start, result.end
             )
-        sends = [
-            self._send_caption(seq, lang, text, result, with_source)
-            for lang, text in texts.items()
-            for with_source in (False, True)
-        ]
-        await asyncio.gather(*sends)
+        for lang, text in texts.items():
+            self._put_caption(seq, lang, text, result)
+        if result.is_final:
+            self._open.discard(seq)
+        else:
+            self._open.add(seq)
         await self.preview(self._preview_message(seq, result))
 
-    async def _send_caption(
-        self, seq: int, language: str, text: str, result: CaptionResult, with_source: bool
-    ) -> None:
-        message = protocol.caption(
-            seq=seq,
-            language=language,
-            final=result.is_final,
-            text=text,
-            start=result.start,
-            end=result.end,
-            source_language=self.source_language,
-            source_text=result.source_text if with_source else None,
-        )
-        stream = stream_name(self.event_id, language, with_source=with_source)
-        await publish(stream, Envelope(CAPTION, seq, result.is_final, protocol.dumps(message)))
+    async def withdraw_open(self) -> None:
+        """Withdraw every partial whose utterance will get no final (the session ended).
+
+        A final with empty text is the API's withdrawal (docs/websocket-api.md).
+        """
+        for seq in sorted(self._open):
+            empty = CaptionResult(ResultKind.FINAL, "", "", {}, 0.0, 0.0)
+            for lang in (self.source_language, *self.target_languages):
+                self._put_caption(seq, lang, "", empty)
+            await self.preview({"type": "preview", "seq": seq, "final": True, "source_text": ""})
+        self._open.clear()
+
+    def _put_caption(self, seq: int, language: str, text: str, result: CaptionResult) -> None:
+        """Queue the caption for both variants of the language's stream (with the original)."""
+        for with_source in (False, True):
+            message = protocol.caption(
+                seq=seq,
+                language=language,
+                final=result.is_final,
+                text=text,
+                start=result.start,
+                end=result.end,
+                source_language=self.source_language,
+                source_text=result.source_text if with_source else None,
+            )
+            stream = stream_name(self.event_id, language, with_source=with_source)
+            self.publisher.put(
+                stream, Envelope(CAPTION, seq, result.is_final, protocol.dumps(message))
+            )
 
     def _preview_message(self, seq: int, result: CaptionResult) -> dict[str, Any]:
         return {
@@ -117,18 +134,6 @@ class CaptionRelay:
         )
         envelope = Envelope(SPEECH, seq, True, protocol.dumps(message))
         for with_source in (False, True):
-            await publish(
+            self.publisher.put(
                 stream_name(self.event_id, result.language, with_source=with_source), envelope
             )
-
-
-async def broadcast_status(event_id: int, languages: list[str], state: str, **details: Any) -> None:
-    """Tell every listener of the event that its state changed."""
-    envelope = Envelope(STATUS, 0, False, protocol.dumps(protocol.status(state, **details)))
-    await asyncio.gather(
-        *(
-            publish(stream_name(event_id, lang, with_source=with_source), envelope)
-            for lang in languages
-            for with_source in (False, True)
-        )
-    )

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
-from .models import Caption
+from .models import Caption, Event
 from .redis_client import get_redis, key
 
 SPEECH_TTL_SECONDS = 15 * 60
@@ -54,19 +55,14 @@ def recent_finals(event_id: int, language: str, after: int | None) -> list[Capti
 
 
 @database_sync_to_async
-def last_stored_seq(event_id: int) -> int:
-    last = Caption.objects.filter(event_id=event_id).order_by("-seq").values_list("seq", flat=True)
-    return last.first() or 0
+def next_seq(event_id: int) -> int:
+    """Allocate the next utterance number for an event: unique across processes, never reused.
 
-
-async def next_seq(event_id: int) -> int:
-    """Allocate the next utterance number for an event, unique across processes."""
-    client = get_redis()
-    name = key("seq", event_id)
-    if not await client.exists(name):
-        # Redis lost the counter (restart): continue after what the database holds.
-        await client.set(name, await last_stored_seq(event_id), nx=True)
-    return int(await client.incr(name))
+    The row lock taken by the UPDATE serializes allocators until the transaction ends.
+    """
+    with transaction.atomic():
+        Event.objects.filter(pk=event_id).update(last_seq=F("last_seq") + 1)
+        return Event.objects.filter(pk=event_id).values_list("last_seq", flat=True).get()
 
 
 async def store_speech(

@@ -1,0 +1,256 @@
+"""One presenter connection's hold on its event: lease, status, engine session, numbering, relay.
+
+The presenter consumer checks input and hands it here; everything that makes an event live
+happens in this object, which also keeps the event alive through Redis faults:
+
+- the lease (captions/lease.py) makes this connection the event's only presenter, renewed
+  every half second; a newer connection takes it over and this one closes with 4008;
+- the engine needs no Redis: audio keeps flowing to it, finals are numbered and stored in the
+  database, and the publisher (captions/publisher.py) delivers them once Redis answers;
+- the presenter is told when captions stop reaching listeners, and when they reach them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import lease, presence, protocol
+from .engines import get_engine
+from .engines.base import EngineError, EngineSession
+from .events import EventInfo
+from .models import EventStatus
+from .publisher import Publisher
+from .relay import CaptionRelay
+from .status import Status, read_status, stored_status, write_status
+
+logger = logging.getLogger(__name__)
+
+DRAIN_SECONDS = 8.0  # how long a stopping session may take to deliver its last finals
+# How long a closing connection waits for Redis to take its last messages: listeners who miss
+# them catch up from the database when their own link comes back.
+PUBLISH_DRAIN_SECONDS = 1.5
+COUNTS_SECONDS = 2.0  # how often the presenter hears listener counts
+ORGANIZER_CHECK_SECONDS = 2.0  # how often the stored status is checked for the organizer's changes
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Close = Callable[[int], Awaitable[None]]
+
+
+class LiveEvent:
+    """The live lifecycle of one event, for as long as one presenter connection holds it."""
+
+    def __init__(self, event: EventInfo, send: Send, close: Close) -> None:
+        self.event = event
+        self.token = lease.new_token()
+        self.send = send
+        self._close_socket = close
+        self.preview_language = (event.target_languages or [event.source_language])[0]
+        self.state = event.status  # what this connection last set
+        self.replaced = False
+        self.session: EngineSession | None = None
+        self.relay: CaptionRelay | None = None
+        self.pump: asyncio.Task | None = None
+        self.publisher = Publisher(event.id, self.token, self._link_changed)
+        self._ticker: asyncio.Task | None = None
+
+    async def open(self) -> None:
+        """Take the event over from any earlier presenter connection, and say where it stands."""
+        try:
+            await lease.take(self.event.id, self.token)
+        except Exception as exc:  # Redis down: the ticker takes the lease once it answers
+            logger.warning("could not take event %s yet: %r", self.event.slug, exc)
+        status = await read_status(self.event.id)
+        self.state = status.state
+        await self.send(status.message(languages=self.event.audience_languages))
+        self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def start(self) -> None:
+        """Start captioning: open an engine session and go live."""
+        if self.replaced:
+            return
+        if self.session is not None:  # already live: every start is answered with the status
+            return await self.send(Status(self.state).message())
+        config = self.event.session_config(presence.speech_languages(await self._counts()))
+        try:
+            session = await get_engine().start_session(config)
+        except EngineError as exc:
+            await self.send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
+            return
+        self.relay = CaptionRelay(
+            event_id=self.event.id,
+            slug=self.event.slug,
+            source_language=self.event.source_language,
+            target_languages=self.event.target_languages,
+            preview=self._preview,
+            publisher=self.publisher,
+        )
+        self.session = session
+        self.pump = asyncio.create_task(self._pump(session, self.relay))
+        await self.set_status(EventStatus.LIVE)
+
+    async def audio(self, frame: bytes) -> None:
+        if self.session is None:
+            raise protocol.ControlError("not_live", 'send {"type": "start"} before audio')
+        await self.session.send_audio(frame)
+
+    async def pause(self) -> None:
+        await self._end_session()
+        await self.set_status(EventStatus.PAUSED)
+
+    async def stop(self) -> None:
+        """End the event for good."""
+        await self._end_session()
+        await self.set_status(EventStatus.ENDED)
+        await self._close_socket(1000)
+
+    async def close(self) -> None:
+        """Called when the presenter's socket is gone: finish, then let the event go."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            await asyncio.gather(self._ticker, return_exceptions=True)
+        await self._end_session()
+        if not self.replaced and self.state == EventStatus.LIVE:
+            await self.set_status(EventStatus.PAUSED, reason="presenter_disconnected")
+        await self.publisher.drain(PUBLISH_DRAIN_SECONDS)  # before the release: it needs the lease
+        await self.publisher.close()
+        if not self.replaced:
+            try:
+                await lease.release(self.event.id, self.token)
+            except Exception:  # it expires by itself
+                logger.warning("could not release event %s", self.event.slug)
+
+    async def set_status(self, state: str, reason: str | None = None) -> None:
+        """Change the event's status (through the one writer) and tell the presenter."""
+        self.state = state
+        status = Status(state, reason)
+        await write_status(
+            self.event.id, self.event.audience_languages, status, publisher=self.publisher
+        )
+        await self.send(status.message())
+
+    async def _pump(self, session: EngineSession, relay: CaptionRelay) -> None:
+        """Read engine results until the session ends; runs beside the audio path."""
+        try:
+            async for result in session.results():
+                await relay.relay(result)
+        except EngineError as exc:
+            logger.warning("engine failed for event %s: %s", self.event.slug, exc)
+            await self._drop_session(session, relay)
+            await self.send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
+            await self.set_status(EventStatus.PAUSED, reason="engine_failed")
+        except Exception:
+            logger.exception("relay failed for event %s", self.event.slug)
+            await self._drop_session(session, relay)
+            await self.send(protocol.error("internal_error", "captioning stopped", fatal=True))
+
+    async def _drop_session(self, session: EngineSession, relay: CaptionRelay) -> None:
+        """Forget and close a session that failed, so a new "start" can open another."""
+        if self.session is session:
+            self.session = self.pump = self.relay = None
+        await relay.withdraw_open()
+        try:
+            await session.close()
+        except Exception:
+            logger.debug("closing a failed engine session failed", exc_info=True)
+
+    async def _end_session(self, *, drain: bool = True) -> None:
+        """Finish the engine session and wait, bounded, for its last finals to be relayed."""
+        session, pump, relay = self.session, self.pump, self.relay
+        self.session = self.pump = self.relay = None
+        if session is None:
+            return
+        try:
+            if drain:
+                await session.finish()
+                if pump is not None:
+                    await asyncio.wait_for(asyncio.shield(pump), DRAIN_SECONDS)
+        except (TimeoutError, EngineError):
+            logger.warning("engine did not drain for event %s", self.event.slug)
+        finally:
+            if pump is not None:
+                pump.cancel()
+            await session.close()
+            if relay is not None:
+                await relay.withdraw_open()
+
+    async def _tick_forever(self) -> None:
+        """Renew the lease; now and then report listener counts and check for the organizer."""
+        loop = asyncio.get_running_loop()
+        next_counts = next_check = loop.time()
+        last_counts: dict[str, int] | None = None
+        while not self.replaced:
+            if self.publisher.fenced_out or not await self._renew():
+                return await self._replaced()
+            now = loop.time()
+            if now >= next_counts:
+                next_counts = now + COUNTS_SECONDS
+                last_counts = await self._report_counts(last_counts)
+            if now >= next_check:
+                next_check = now + ORGANIZER_CHECK_SECONDS
+                await self._follow_organizer()
+            await asyncio.sleep(lease.RENEW_SECONDS)
+
+    async def _renew(self) -> bool:
+        try:
+            return await lease.renew(self.event.id, self.token)
+        except Exception:  # Redis down: nobody else can take the event meanwhile
+            logger.debug("could not renew the lease of event %s", self.event.slug)
+            return True
+
+    async def _counts(self) -> dict[str, int]:
+        try:
+            return await presence.listener_counts(self.event.id)
+        except Exception:
+            logger.debug("could not read listener counts", exc_info=True)
+            return {}
+
+    async def _report_counts(self, last: dict[str, int] | None) -> dict[str, int] | None:
+        counts = await self._counts()
+        if counts == last:
+            return last
+        await self.send({"type": "listeners", "counts": counts})
+        if self.session is not None:
+            await self.session.set_speech_languages(presence.speech_languages(counts))
+        return counts
+
+    async def _follow_organizer(self) -> None:
+        """Apply a status the organizer set in the admin (ended, or paused) while live."""
+        try:
+            stored = await stored_status(self.event.id)
+        except Exception:
+            logger.warning("could not read the status of event %s", self.event.slug)
+            return
+        if stored == EventStatus.ENDED and self.state != EventStatus.ENDED:
+            await self._end_session()
+            self.state = EventStatus.ENDED
+            await self.send(protocol.status(EventStatus.ENDED))
+            await self._close_socket(protocol.CLOSE_EVENT_ENDED)
+        elif stored == EventStatus.PAUSED and self.state == EventStatus.LIVE:
+            await self._end_session()
+            self.state = EventStatus.PAUSED
+            await self.send(protocol.status(EventStatus.PAUSED))
+
+    async def _replaced(self) -> None:
+        """Another presenter connection holds the event now: stop at once, without draining."""
+        if self.replaced:
+            return
+        self.replaced = True
+        logger.info("presenter of event %s was replaced by a newer connection", self.event.slug)
+        await self._end_session(drain=False)
+        await self.send(
+            protocol.error("replaced", "another presenter connection took over", fatal=True)
+        )
+        await self._close_socket(protocol.CLOSE_REPLACED)
+
+    async def _link_changed(self, up: bool) -> None:
+        await self.send({"type": "link", "state": "up" if up else "down"})
+
+    async def _preview(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "preview" and "translations" in message:
+            translations = message.pop("translations")
+            message["language"] = self.preview_language
+            message["text"] = translations.get(self.preview_language, "")
+        await self.send(message)
