@@ -15,9 +15,9 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from . import exports, presence
-from .status import Status, write_status
 from .forms import EventForm, EventLanguageForm, EventLanguageFormSet
 from .models import Caption, Event, EventLanguage, EventStatus, GlossaryTerm
+from .status import Status, write_status
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import history, presence, protocol
 from .events import EventInfo, load_event, load_event_cached
-from .fanout import CAPTION, SPEECH, Envelope, get_hub, stream_name
+from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, get_hub, stream_name
 from .live import LiveEvent
 from .models import EventStatus
 from .status import read_status
@@ -238,10 +238,10 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         if self.held is not None:
             self.held.append(envelope)
             return
-        if envelope.kind == CAPTION:
+        if envelope.kind in (CAPTION, WITHDRAWAL):
             if self.last_final is not None and envelope.seq <= self.last_final:
                 return  # already delivered from history, or a late partial of a finished utterance
-            if envelope.final:
+            if envelope.kind == CAPTION and envelope.final:
                 self.last_final = envelope.seq
         elif envelope.kind == SPEECH and not self.speech:
             return

@@ -27,7 +27,9 @@ from .redis_client import get_redis, key
 
 logger = logging.getLogger(__name__)
 
-CAPTION, SPEECH, STATUS = "c", "s", "t"
+# A withdrawal is told apart from a final: a listener's resume point does not move past it, in
+# case the utterance's real final still comes (a presenter that only looked lost).
+CAPTION, SPEECH, STATUS, WITHDRAWAL = "c", "s", "t", "w"
 
 
 @dataclass(frozen=True)
@@ -210,11 +212,12 @@ class FanoutHub:
             await self.deliver_local(stream, Envelope.decode(message["data"]))
 
     def _track_partial(self, stream: str, envelope: Envelope) -> None:
-        if envelope.kind != CAPTION:
-            return
-        if not envelope.final:
+        if envelope.kind == CAPTION and not envelope.final:
             self._open_partials[stream] = envelope.seq
-        elif self._open_partials.get(stream) == envelope.seq:
+        elif (
+            envelope.kind in (CAPTION, WITHDRAWAL)
+            and self._open_partials.get(stream) == envelope.seq
+        ):
             del self._open_partials[stream]
 
     async def _link_lost(self, exc: Exception) -> None:

@@ -20,7 +20,9 @@ import secrets
 
 from .redis_client import get_redis, key
 
-LEASE_SECONDS = 3.0  # how long a silent holder keeps the event: listeners learn of a loss by then
+LEASE_SECONDS = (
+    2.0  # how long a silent holder keeps the event: listeners learn of a loss soon after
+)
 RENEW_SECONDS = 0.5  # holders renew this often; a replaced holder learns it within this
 
 _RENEW = """

@@ -49,6 +49,22 @@ def caption(
     return message
 
 
+def withdrawal(
+    *, seq: int, language: str, source_language: str, with_source: bool
+) -> dict[str, Any]:
+    """Withdraws the partial of utterance ``seq``, whose final will not come: empty final text."""
+    return caption(
+        seq=seq,
+        language=language,
+        final=True,
+        text="",
+        start=0.0,
+        end=0.0,
+        source_language=source_language,
+        source_text="" if with_source else None,
+    )
+
+
 def status(state: str, **details: Any) -> dict[str, Any]:
     """The event's state: waiting, live, paused or ended."""
     return {"type": "status", "status": state, **details}

@@ -9,8 +9,8 @@ from typing import Any
 from django.urls import reverse
 
 from . import protocol, storage
-from .engines.base import CaptionResult, EngineNotice, EngineResult, ResultKind, SpeechResult
-from .fanout import CAPTION, SPEECH, Envelope, stream_name
+from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
+from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, stream_name
 from .publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -80,14 +80,19 @@ class CaptionRelay:
         await self.preview(self._preview_message(seq, result))
 
     async def withdraw_open(self) -> None:
-        """Withdraw every partial whose utterance will get no final (the session ended).
-
-        A final with empty text is the API's withdrawal (docs/websocket-api.md).
-        """
+        """Withdraw every partial whose utterance will get no final (the session ended)."""
         for seq in sorted(self._open):
-            empty = CaptionResult(ResultKind.FINAL, "", "", {}, 0.0, 0.0)
-            for lang in (self.source_language, *self.target_languages):
-                self._put_caption(seq, lang, "", empty)
+            for language in (self.source_language, *self.target_languages):
+                for with_source in (False, True):
+                    message = protocol.withdrawal(
+                        seq=seq,
+                        language=language,
+                        source_language=self.source_language,
+                        with_source=with_source,
+                    )
+                    stream = stream_name(self.event_id, language, with_source=with_source)
+                    envelope = Envelope(WITHDRAWAL, seq, True, protocol.dumps(message))
+                    self.publisher.put(stream, envelope)
             await self.preview({"type": "preview", "seq": seq, "final": True, "source_text": ""})
         self._open.clear()
 

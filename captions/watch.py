@@ -16,7 +16,7 @@ import weakref
 from dataclasses import dataclass
 
 from . import lease, protocol
-from .fanout import CAPTION, STATUS, Envelope, get_hub, stream_name
+from .fanout import STATUS, WITHDRAWAL, Envelope, get_hub, stream_name
 from .redis_client import get_redis
 from .status import read_status
 
@@ -100,23 +100,15 @@ class PresenterWatch:
                 stream = stream_name(event.id, language, with_source=with_source)
                 seq = hub.open_partial(stream)
                 if seq is not None:
-                    withdrawal = _withdrawal(seq, language, event.source_language, with_source)
+                    message = protocol.withdrawal(
+                        seq=seq,
+                        language=language,
+                        source_language=event.source_language,
+                        with_source=with_source,
+                    )
+                    withdrawal = Envelope(WITHDRAWAL, seq, True, protocol.dumps(message))
                     await hub.deliver_local(stream, withdrawal)
                 await hub.deliver_local(stream, Envelope(STATUS, 0, False, status_text))
-
-
-def _withdrawal(seq: int, language: str, source_language: str, with_source: bool) -> Envelope:
-    message = protocol.caption(
-        seq=seq,
-        language=language,
-        final=True,
-        text="",
-        start=0.0,
-        end=0.0,
-        source_language=source_language,
-        source_text="" if with_source else None,
-    )
-    return Envelope(CAPTION, seq, True, protocol.dumps(message))
 
 
 _watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, PresenterWatch] = (
