@@ -15,6 +15,7 @@ from .events import EventInfo, load_event, load_event_cached
 from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, get_hub, stream_name
 from .live import LiveEvent
 from .models import EventStatus
+from .sending import ListenerSender
 from .status import read_status
 from .watch import WatchedEvent, get_watch
 
@@ -121,6 +122,7 @@ class AudienceConsumer(AsyncWebsocketConsumer):
     channel_layer_alias = "no-channel-layer"
     event: EventInfo | None = None
     stream: str | None = None
+    sender: ListenerSender | None = None
 
     async def connect(self) -> None:
         """Called when a listener opens the socket: subscribe, replay history, then go live."""
@@ -139,6 +141,9 @@ class AudienceConsumer(AsyncWebsocketConsumer):
             )
             return await self.close(code=protocol.CLOSE_LANGUAGE_NOT_OFFERED)
         self._read_params(query_params(self.scope))
+        # Every message to this listener goes through the sender, in order; a phone that stops
+        # reading is dropped (captions/sending.py) instead of holding up the whole process.
+        self.sender = ListenerSender(self.base_send, self._dropped)
         # Live messages that arrive while history is read wait here, so history comes first.
         self.held: list[Envelope] | None = []
         self.catch_up_again = False
@@ -219,11 +224,21 @@ class AudienceConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the listener leaves."""
-        if self.stream is None:
-            return
+        if self.stream is not None:
+            self.sender.stop()
+            await self._leave()
+
+    async def _dropped(self) -> None:
+        """Called by the sender when this listener fell too far behind; the socket is closing."""
+        await self._leave()
+
+    async def _leave(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return  # dropped as too slow, then disconnected: counted out once
         if self.catch_up is not None:
             self.catch_up.cancel()
-        await get_hub().remove(self.stream, self)
+        await get_hub().remove(stream, self)
         get_watch().unfollow(self.event.id)
         await presence.listener_left(self.event.id, self.language, speech=self.speech)
 
@@ -245,8 +260,10 @@ class AudienceConsumer(AsyncWebsocketConsumer):
                 self.last_final = envelope.seq
         elif envelope.kind == SPEECH and not self.speech:
             return
-        # Straight to the server's send: the text was serialized once for every listener.
-        await self.base_send({"type": "websocket.send", "text": envelope.text})
+        # The text was serialized once for every listener.
+        self.sender.deliver_text(envelope.text)
 
     async def _send_json(self, message: dict[str, Any]) -> None:
-        await self.send(text_data=protocol.dumps(message))
+        if self.sender is None:  # refused before joining
+            return await self.send(text_data=protocol.dumps(message))
+        self.sender.deliver_text(protocol.dumps(message))
