@@ -11,6 +11,7 @@ CLOSE_EVENT_NOT_FOUND = 4004
 CLOSE_LANGUAGE_NOT_OFFERED = 4005
 CLOSE_REPLACED = 4008  # another presenter connection took over the event
 CLOSE_EVENT_ENDED = 4010  # the organizer ended the event; no audio accepted
+CLOSE_TOO_SLOW = 4029  # a listener did not read its captions fast enough (it may reconnect)
 
 MAX_AUDIO_FRAME = 64 * 1024  # bytes: 2 s of 16 kHz PCM16; browsers send ~100 ms (3,200 bytes)
 MAX_CONTROL_MESSAGE = 4 * 1024  # bytes of JSON

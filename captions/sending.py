@@ -19,9 +19,10 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
+from . import protocol
+
 logger = logging.getLogger(__name__)
 
-CLOSE_TOO_SLOW = 4029  # the listener did not read its captions fast enough
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Steps = Generator[Any, Any, Any]  # an awaitable's __await__() iterator, driven by hand
@@ -174,6 +175,6 @@ class ListenerSender:
             except Exception:
                 logger.exception("on_drop failed")
         try:
-            await self._send({"type": "websocket.close", "code": CLOSE_TOO_SLOW})
+            await self._send({"type": "websocket.close", "code": protocol.CLOSE_TOO_SLOW})
         except Exception:
             logger.debug("could not close a slow listener's socket", exc_info=True)

@@ -298,6 +298,7 @@ def test_close_codes_are_distinct():
         protocol.CLOSE_LANGUAGE_NOT_OFFERED,
         protocol.CLOSE_REPLACED,
         protocol.CLOSE_EVENT_ENDED,
+        protocol.CLOSE_TOO_SLOW,
     ]
     assert len(set(codes)) == len(codes)
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from captions.sending import CLOSE_TOO_SLOW, ListenerSender
+from captions.protocol import CLOSE_TOO_SLOW
+from captions.sending import ListenerSender
 
 pytestmark = pytest.mark.timeout(5)
 
