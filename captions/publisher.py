@@ -7,7 +7,8 @@ sent in order once Redis answers again; listeners skip what they already have, b
 
 Every batch is fenced by the presenter lease: a Lua script publishes only while the lease
 still carries this session's token, so a presenter that has been replaced (and does not know
-it yet) can never put a second stream of captions in front of listeners.
+it yet) can never put a second stream of captions in front of listeners. Withdrawals pass the
+fence: a replaced session's open partial must still be taken off every phone.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from . import lease
-from .fanout import CAPTION, Envelope
+from .fanout import CAPTION, WITHDRAWAL, Envelope
 from .redis_client import get_redis
 
 logger = logging.getLogger(__name__)
@@ -27,19 +28,22 @@ RETRY_SECONDS = 0.5
 MAX_BATCH = 200  # messages per round trip
 MAX_KEPT = 5_000  # messages kept through an outage; listeners also catch up from the database
 
-# Like lease.renew, a lease that Redis lost (a restart) is taken again if nobody else has it.
+# ARGV: token, lease ms, the prefix of messages that pass the fence, then (channel, message)
+# pairs. Like lease.renew, a lease that Redis lost (a restart) is taken again if it is free.
 _FENCED_PUBLISH = """
 local holder = redis.call('GET', KEYS[1])
 if not holder then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-elseif holder ~= ARGV[1] then
-  return 0
+  holder = ARGV[1]
 end
-for i = 3, #ARGV, 2 do
-  redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+for i = 4, #ARGV, 2 do
+  if holder == ARGV[1] or string.sub(ARGV[i + 1], 1, #ARGV[3]) == ARGV[3] then
+    redis.call('PUBLISH', ARGV[i], ARGV[i + 1])
+  end
 end
-return 1
+return holder == ARGV[1] and 1 or 0
 """
+PASSES_FENCE = WITHDRAWAL + ":"  # Envelope.encode puts the kind first
 
 LinkChanged = Callable[[bool], Awaitable[None]]
 
@@ -61,7 +65,7 @@ class Publisher:
 
     def put(self, stream: str, envelope: Envelope) -> None:
         """Queue a message for every listener of ``stream``; returns at once."""
-        if self.fenced_out:
+        if self.fenced_out and envelope.kind != WITHDRAWAL:
             return
         if not self.link_up and _is_partial(envelope):
             return
@@ -87,10 +91,9 @@ class Publisher:
         while True:
             await self._wakeup.wait()
             self._wakeup.clear()
-            while self._queue and not self.fenced_out:
+            while self._queue:
                 await self._send_batch()
-            if not self._queue or self.fenced_out:
-                self._idle.set()
+            self._idle.set()
 
     async def _send_batch(self) -> None:
         batch = [self._queue[i] for i in range(min(MAX_BATCH, len(self._queue)))]
@@ -102,6 +105,7 @@ class Publisher:
                 lease.lease_key(self.event_id),
                 self.token,
                 int(lease.LEASE_SECONDS * 1000),
+                PASSES_FENCE,
                 *args,
             )
         except Exception as exc:
@@ -109,12 +113,11 @@ class Publisher:
             await asyncio.sleep(RETRY_SECONDS)
             return
         await self._link_back()
-        if not sent:
-            self.fenced_out = True  # the owner's lease renewal finds out too, and closes
-            self._queue.clear()
-            return
         for _ in batch:
             self._queue.popleft()
+        if not sent and not self.fenced_out:
+            self.fenced_out = True  # the owner's lease renewal finds out too, and closes
+            self._queue = collections.deque(i for i in self._queue if i[1].kind == WITHDRAWAL)
 
     async def _link_lost(self, exc: Exception) -> None:
         if not self.link_up:

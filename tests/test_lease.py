@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from captions import lease
-from captions.fanout import CAPTION, Envelope, get_hub, stream_name
+from captions.fanout import CAPTION, WITHDRAWAL, Envelope, get_hub, stream_name
 from captions.publisher import Publisher
 from captions.redis_client import get_redis
 
@@ -85,7 +85,7 @@ async def wait_for(predicate, seconds: float = 3.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_a_publisher_sends_in_order_while_it_holds_the_lease_and_nothing_after():
+async def test_a_publisher_sends_in_order_while_it_holds_the_lease_then_only_withdrawals():
     stream = stream_name(EVENT, "es")
     recorder = Recorder()
     assert await get_hub().add(stream, recorder)
@@ -104,11 +104,19 @@ async def test_a_publisher_sends_in_order_while_it_holds_the_lease_and_nothing_a
     assert [e.seq for e in recorder.received] == [1, 2, 3, 4, 5]
 
     await lease.take(EVENT, rival)
+    publisher.put(stream, Envelope(CAPTION, 6, False, "partial 6"))
     publisher.put(stream, Envelope(CAPTION, 6, True, "final 6"))
     assert await publisher.drain(3)
     assert publisher.fenced_out
+    # The replaced session's open partial is still withdrawn: withdrawals pass the fence.
+    publisher.put(stream, Envelope(WITHDRAWAL, 6, True, "withdraw 6"))
+    assert await publisher.drain(3)
+    await wait_for(lambda: len(recorder.received) == 6)
+    assert [(e.kind, e.seq) for e in recorder.received[5:]] == [(WITHDRAWAL, 6)]
+    publisher.put(stream, Envelope(CAPTION, 7, True, "final 7"))
+    assert await publisher.drain(3)
     await asyncio.sleep(0.2)
-    assert [e.seq for e in recorder.received] == [1, 2, 3, 4, 5]
+    assert len(recorder.received) == 6
     assert links == []
     await publisher.close()
     await get_hub().remove(stream, recorder)
