@@ -17,14 +17,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from . import lease, presence, protocol
+from . import lease, presence, protocol, storage
 from .engines import get_engine
 from .engines.base import EngineError, EngineSession
 from .events import EventInfo
 from .models import EventStatus
 from .publisher import Publisher
-from .relay import CaptionRelay
-from .status import Status, read_status, stored_status, write_status
+from .relay import CaptionRelay, withdrawals
+from .status import PRESENTER_LOST, Status, read_status, stored_status, write_status
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ DRAIN_SECONDS = 8.0  # how long a stopping session may take to deliver its last 
 # them catch up from the database when their own link comes back.
 PUBLISH_DRAIN_SECONDS = 1.5
 COUNTS_SECONDS = 2.0  # how often the presenter hears listener counts
-ORGANIZER_CHECK_SECONDS = 2.0  # how often the stored status is checked for the organizer's changes
+STATUS_CHECK_SECONDS = 2.0  # how often the stored status is compared with this connection's
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
@@ -62,10 +62,29 @@ class LiveEvent:
             await lease.take(self.event.id, self.token)
         except Exception as exc:  # Redis down: the ticker takes the lease once it answers
             logger.warning("could not take event %s yet: %r", self.event.slug, exc)
+        if await stored_status(self.event.id) == EventStatus.LIVE:
+            await self._take_over_from_a_lost_connection()
         status = await read_status(self.event.id)
         self.state = status.state
         await self.send(status.message(languages=self.event.audience_languages))
         self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def _take_over_from_a_lost_connection(self) -> None:
+        """The event was live under a connection that never said goodbye (its server died, or
+        this one replaced it): nothing is captioned until "start", and the partials it left
+        open will never get their finals."""
+        languages = self.event.audience_languages
+        for seq in await storage.unfinished_seqs(self.event.id):
+            for stream, envelope in withdrawals(
+                self.event.id, seq, self.event.source_language, languages
+            ):
+                self.publisher.put(stream, envelope)
+        await write_status(
+            self.event.id,
+            languages,
+            Status(EventStatus.PAUSED, PRESENTER_LOST),
+            publisher=self.publisher,
+        )
 
     async def start(self) -> None:
         """Start captioning: open an engine session and go live."""
@@ -189,8 +208,8 @@ class LiveEvent:
                 next_counts = now + COUNTS_SECONDS
                 last_counts = await self._report_counts(last_counts)
             if now >= next_check:
-                next_check = now + ORGANIZER_CHECK_SECONDS
-                await self._follow_organizer()
+                next_check = now + STATUS_CHECK_SECONDS
+                await self._check_stored_status()
             await asyncio.sleep(lease.RENEW_SECONDS)
 
     async def _renew(self) -> bool:
@@ -216,8 +235,12 @@ class LiveEvent:
             await self.session.set_speech_languages(presence.speech_languages(counts))
         return counts
 
-    async def _follow_organizer(self) -> None:
-        """Apply a status the organizer set in the admin (ended, or paused) while live."""
+    async def _check_stored_status(self) -> None:
+        """Follow the organizer's "ended"; put back this connection's status if it was overwritten.
+
+        A connection that was replaced an instant after it connected may still have written
+        its status; the holder of the lease is the one that decides live or paused.
+        """
         try:
             stored = await stored_status(self.event.id)
         except Exception:
@@ -228,10 +251,8 @@ class LiveEvent:
             self.state = EventStatus.ENDED
             await self.send(protocol.status(EventStatus.ENDED))
             await self._close_socket(protocol.CLOSE_EVENT_ENDED)
-        elif stored == EventStatus.PAUSED and self.state == EventStatus.LIVE:
-            await self._end_session()
-            self.state = EventStatus.PAUSED
-            await self.send(protocol.status(EventStatus.PAUSED))
+        elif stored != self.state and not self.replaced:
+            await self.set_status(self.state)
 
     async def _replaced(self) -> None:
         """Another presenter connection holds the event now: stop at once, without draining."""

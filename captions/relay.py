@@ -64,6 +64,8 @@ class CaptionRelay:
         return texts
 
     async def _caption(self, result: CaptionResult) -> None:
+        if self.publisher.fenced_out:
+            return  # replaced by another connection: its captions are the event's now
         seq = await self._seq_for(result.segment_id)
         texts = self._texts(result)
         if result.is_final and result.source_text.strip():
@@ -81,18 +83,12 @@ class CaptionRelay:
 
     async def withdraw_open(self) -> None:
         """Withdraw every partial whose utterance will get no final (the session ended)."""
+        languages = [self.source_language, *self.target_languages]
         for seq in sorted(self._open):
-            for language in (self.source_language, *self.target_languages):
-                for with_source in (False, True):
-                    message = protocol.withdrawal(
-                        seq=seq,
-                        language=language,
-                        source_language=self.source_language,
-                        with_source=with_source,
-                    )
-                    stream = stream_name(self.event_id, language, with_source=with_source)
-                    envelope = Envelope(WITHDRAWAL, seq, True, protocol.dumps(message))
-                    self.publisher.put(stream, envelope)
+            for stream, envelope in withdrawals(
+                self.event_id, seq, self.source_language, languages
+            ):
+                self.publisher.put(stream, envelope)
             await self.preview({"type": "preview", "seq": seq, "final": True, "source_text": ""})
         self._open.clear()
 
@@ -142,3 +138,21 @@ class CaptionRelay:
             self.publisher.put(
                 stream_name(self.event_id, result.language, with_source=with_source), envelope
             )
+
+
+def withdrawals(
+    event_id: int, seq: int, source_language: str, languages: list[str]
+) -> list[tuple[str, Envelope]]:
+    """Withdrawal messages of utterance ``seq`` for every listener stream of the event."""
+    messages = []
+    for language in languages:
+        for with_source in (False, True):
+            message = protocol.withdrawal(
+                seq=seq,
+                language=language,
+                source_language=source_language,
+                with_source=with_source,
+            )
+            stream = stream_name(event_id, language, with_source=with_source)
+            messages.append((stream, Envelope(WITHDRAWAL, seq, True, protocol.dumps(message))))
+    return messages

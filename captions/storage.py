@@ -65,6 +65,20 @@ def next_seq(event_id: int) -> int:
         return Event.objects.filter(pk=event_id).values_list("last_seq", flat=True).get()
 
 
+@database_sync_to_async
+def unfinished_seqs(event_id: int, limit: int = 3) -> list[int]:
+    """The newest utterance numbers handed out after the last stored final (at most ``limit``).
+
+    Their partials may still be on listeners' screens; when the session that numbered them is
+    gone, their finals will never come.
+    """
+    last_seq = Event.objects.filter(pk=event_id).values_list("last_seq", flat=True).first() or 0
+    last_final = (
+        Caption.objects.filter(event_id=event_id).order_by("-seq").values_list("seq", flat=True)
+    ).first() or 0
+    return list(range(max(last_final + 1, last_seq - limit + 1), last_seq + 1))
+
+
 async def store_speech(
     event_id: int, seq: int, language: str, audio: bytes, content_type: str
 ) -> None:
