@@ -8,6 +8,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from . import history, presence, protocol
@@ -28,7 +29,35 @@ def query_params(scope: dict[str, Any]) -> dict[str, str]:
     return {name: values[-1] for name, values in parsed.items()}
 
 
-class PresenterConsumer(AsyncWebsocketConsumer):
+class GuardedConsumer(AsyncWebsocketConsumer):
+    """A consumer whose unexpected failures still close the socket and run the full cleanup.
+
+    Without this an exception ends the ASGI application: the server closes the socket, and
+    ``disconnect`` (status, lease, counts, tasks) never runs.
+    """
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        try:
+            await super().dispatch(message)
+        except StopConsumer:
+            raise
+        except Exception:
+            logger.exception("%s failed on %s", type(self).__name__, message.get("type"))
+            await self._fail()
+            raise StopConsumer() from None
+
+    async def _fail(self) -> None:
+        try:
+            await self.disconnect(1011)
+        except Exception:
+            logger.exception("cleanup after a failure failed")
+        try:
+            await self.close(code=1011)
+        except Exception:
+            logger.debug("could not close after a failure", exc_info=True)
+
+
+class PresenterConsumer(GuardedConsumer):
     """The presenter's audio in, caption previews and listener counts out.
 
     Everything that makes the event live belongs to captions.live.LiveEvent. This consumer
@@ -66,10 +95,11 @@ class PresenterConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: deliver what the engine still holds, then let go."""
-        if self.live is None:
+        live, self.live = self.live, None
+        if live is None:
             return
-        await self.live.close()
-        logger.info("presenter left event %s (code %s)", self.live.event.slug, code)
+        await live.close()
+        logger.info("presenter left event %s (code %s)", live.event.slug, code)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every frame: audio as binary PCM16, control messages as JSON text."""
@@ -110,7 +140,7 @@ class PresenterConsumer(AsyncWebsocketConsumer):
             logger.debug("could not close the presenter socket", exc_info=True)
 
 
-class AudienceConsumer(AsyncWebsocketConsumer):
+class AudienceConsumer(GuardedConsumer):
     """One listener: recent history on arrival, then live captions in one language.
 
     Listeners are fed by this process's fan-out hub (captions/fanout.py), not by
@@ -170,7 +200,9 @@ class AudienceConsumer(AsyncWebsocketConsumer):
         )
         self.speech = params.get("speech") in {"1", "true"}
         after = params.get("after", "")
-        self.last_final = int(after) if after.isdigit() else None
+        # isdigit() alone accepts "²", which int() refuses; utterance numbers fit in 12 digits.
+        valid = after.isascii() and after.isdigit() and len(after) <= 12
+        self.last_final = int(after) if valid else None
 
     async def _send_status(self, **details: Any) -> None:
         status = await read_status(self.event.id)

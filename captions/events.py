@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import time
 from dataclasses import dataclass, field
 
@@ -60,7 +61,10 @@ def load_event(slug: str) -> EventInfo | None:
 
 
 EVENT_CACHE_SECONDS = 2.0
-_event_cache: dict[str, tuple[float, EventInfo | None]] = {}
+EVENT_CACHE_SIZE = 1024  # slugs come from URLs anyone can type: the cache must not grow with them
+_event_cache: collections.OrderedDict[str, tuple[float, EventInfo | None]] = (
+    collections.OrderedDict()
+)
 
 
 async def load_event_cached(slug: str) -> EventInfo | None:
@@ -68,12 +72,17 @@ async def load_event_cached(slug: str) -> EventInfo | None:
 
     A join burst of hundreds of listeners a second then costs the database a query every
     two seconds instead of one per listener. Listeners read the status itself through
-    captions.status.read_status, which is never stale.
+    captions.status.read_status, which is never stale. The least recently used entries go
+    first once EVENT_CACHE_SIZE slugs are held, so random slugs cannot fill memory.
     """
     now = time.monotonic()
     cached = _event_cache.get(slug)
     if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
+        _event_cache.move_to_end(slug)
         return cached[1]
     event = await load_event(slug)
     _event_cache[slug] = (now, event)
+    _event_cache.move_to_end(slug)
+    while len(_event_cache) > EVENT_CACHE_SIZE:
+        _event_cache.popitem(last=False)
     return event

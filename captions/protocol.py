@@ -109,6 +109,8 @@ def parse_control(text: str) -> dict[str, Any]:
         message = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ControlError("malformed_json", f"not valid JSON: {exc.msg}") from None
+    except RecursionError:  # "[" * 2000: 4 KiB is enough to nest past Python's limit
+        raise ControlError("malformed_json", "JSON nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ControlError("malformed_message", 'expected an object with a "type" string')
     if message["type"] not in PRESENTER_COMMANDS:

@@ -1,7 +1,7 @@
 """WebSocket URL patterns."""
 
 from channels.auth import AuthMiddlewareStack
-from django.urls import path, re_path
+from django.urls import re_path
 
 from . import consumers
 from .security import Refusal
@@ -9,12 +9,14 @@ from .security import Refusal
 websocket_urlpatterns = [
     # Only the presenter may log in with a staff session; listeners are anonymous, and
     # leaving the session middleware out of their path saves a wrapper on every send.
-    path(
-        "ws/events/<slug:slug>/presenter/",
+    # Slugs are at most 32 characters (Event.slug), language codes 16 (EventLanguage.code):
+    # longer ones are refused at the handshake before they reach any lookup or cache.
+    re_path(
+        r"^ws/events/(?P<slug>[-a-zA-Z0-9_]{1,32})/presenter/$",
         AuthMiddlewareStack(consumers.PresenterConsumer.as_asgi()),
     ),
     re_path(
-        r"^ws/events/(?P<slug>[-\w]+)/audience/(?P<language>[A-Za-z0-9-]{2,16})/$",
+        r"^ws/events/(?P<slug>[-a-zA-Z0-9_]{1,32})/audience/(?P<language>[A-Za-z0-9-]{2,16})/$",
         consumers.AudienceConsumer.as_asgi(),
     ),
     # Any other path: refuse the handshake, rather than fail with "No route found".
