@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -9,6 +10,14 @@ from typing import Protocol
 
 LINE_LENGTH = 42  # characters per subtitle line, the usual broadcast limit
 MIN_CUE_SECONDS = 0.5  # a cue shorter than this cannot be read
+
+# Control characters (C0, DEL, C1) are not text: terminal escapes, NULs. Line breaks and tabs
+# go earlier, as whitespace, so no caption can end a cue or start a new one.
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# SubRip has no escapes, and players read HTML-like tags (<b>, <font>) and ASS override blocks
+# ({\an8}, or any {...} once libass renders it): put look-alikes in place of their brackets.
+# "-->" becomes "--›", which no parser takes for a timing line.
+SRT_LOOKALIKES = str.maketrans({"<": "‹", ">": "›", "{": "(", "}": ")"})
 
 
 class Final(Protocol):
@@ -48,7 +57,7 @@ def cues(finals: Iterable[Final]) -> list[Cue]:
     offset = 0.0
     last_start = last_end = 0.0
     for final in sorted(finals, key=lambda f: f.seq):
-        text = " ".join(final.text.split())
+        text = " ".join(CONTROL.sub(" ", final.text).split())
         if not text:
             continue
         if final.start + offset < last_start:  # a new session: its clock restarted
@@ -79,12 +88,17 @@ def to_txt(finals: Iterable[Final]) -> str:
     return "".join(f"{cue.text}\n\n" for cue in cues(finals))
 
 
+def srt_escape(text: str) -> str:
+    """Caption text that SubRip players show as it is, never as tags or cue syntax."""
+    return text.translate(SRT_LOOKALIKES)
+
+
 def to_srt(finals: Iterable[Final]) -> str:
     """SubRip subtitles."""
     blocks = [
         f"{cue.index}\n"
         f"{timestamp(cue.start, separator=',')} --> {timestamp(cue.end, separator=',')}\n"
-        + "\n".join(wrap(cue.text))
+        + "\n".join(srt_escape(line) for line in wrap(cue.text))
         + "\n"
         for cue in cues(finals)
     ]

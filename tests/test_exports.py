@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
@@ -89,3 +90,63 @@ def test_an_empty_transcript_is_still_a_valid_file():
     assert exports.to_vtt([]) == "WEBVTT\n"
     assert exports.to_srt([]) == ""
     assert exports.filename("abc123", "es", "vtt") == "abc123-es.vtt"
+
+
+HOSTILE = [
+    "<b>bold</b> and <i>italic</i>",
+    "<font color=red>red</font>",
+    "{\\an8}moved to the top {\\b1}loud",
+    "{hidden by libass}",
+    "a --> b",
+    "hi\n\n5\n00:00:00,000 --> 99:00:00,000\nforged cue",
+    "hi\r\n\r\n6\r\n00:00:00.000 --> 99:00:00.000\r\nforged too",
+    "line\u2028separator\u2029paragraph\x85next\x0bvertical\x0cfeed",
+    "<c.yellow>class</c> <v Roger>voice <00:00:01.000>timed <ruby>r<rt>t</rt></ruby>",
+    "&lt;b&gt; &amp; & < >",
+    "terminal \x1b[31mred\x1b[0m \x00nul \x07bell",
+    "WEBVTT",
+    "NOTE a comment",
+    "STYLE ::cue { color: red }",
+]
+SRT_TIMING = re.compile(r"\d\d:\d\d:\d\d,\d\d\d --> \d\d:\d\d:\d\d,\d\d\d")
+VTT_TIMING = re.compile(r"\d\d:\d\d:\d\d\.\d\d\d --> \d\d:\d\d:\d\d\.\d\d\d")
+TAG = re.compile(r"<\s*/?\s*[A-Za-z0-9.:]|\{")
+
+
+def blocks(text: str) -> list[list[str]]:
+    """A transcript's cues as a player splits them: blocks of lines between blank lines."""
+    return [block.split("\n") for block in text.strip("\n").split("\n\n")]
+
+
+def hostile_rows() -> list[Row]:
+    return [Row(i + 1, text, i, i + 0.9) for i, text in enumerate(HOSTILE)]
+
+
+def test_hostile_caption_text_cannot_add_cues_timings_or_tags_to_srt():
+    """Each caption is one SubRip cue of plain text, whatever markup or cue syntax it holds."""
+    cue_blocks = blocks(exports.to_srt(hostile_rows()))
+    assert len(cue_blocks) == len(HOSTILE)
+    for number, (index, timing, *lines) in enumerate(cue_blocks, start=1):
+        assert index == str(number) and SRT_TIMING.fullmatch(timing)
+        for line in lines:
+            assert line.strip() and "-->" not in line and not TAG.search(line)
+            assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", line)
+    assert "bold" in cue_blocks[0][2] and "forged cue" in " ".join(cue_blocks[5][2:])
+
+
+def test_hostile_caption_text_cannot_add_cues_timings_or_tags_to_vtt():
+    """Each caption is one WebVTT cue whose text is escaped: no tags, timestamps or stray "&"."""
+    header, *cue_blocks = blocks(exports.to_vtt(hostile_rows()))
+    assert header == ["WEBVTT"] and len(cue_blocks) == len(HOSTILE)
+    for number, (index, timing, *lines) in enumerate(cue_blocks, start=1):
+        assert index == str(number) and VTT_TIMING.fullmatch(timing)
+        for line in lines:
+            assert line.strip() and "-->" not in line and "<" not in line
+            assert not re.search(r"&(?!(amp|lt|gt);)", line)
+            assert not re.search(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]", line)
+
+
+def test_text_transcripts_carry_no_terminal_escapes():
+    """A transcript read with `cat` cannot recolour or rewrite the reader's terminal."""
+    text = exports.to_txt([Row(1, "terminal \x1b[31mred\x1b]0;title\x07", 0, 1)])
+    assert "\x1b" not in text and "\x07" not in text and "red" in text
