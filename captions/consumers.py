@@ -187,7 +187,7 @@ class AudienceConsumer(GuardedConsumer):
             )
         )
         await presence.listener_joined(self.event.id, self.language, speech=self.speech)
-        await self._send_status(title=self.event.title)
+        await self._send_status(subscribed_at, title=self.event.title)
         if not linked:
             await self._send_json({"type": "link", "state": "down"})
         await self._replay_history(subscribed_at, first=True)
@@ -204,35 +204,55 @@ class AudienceConsumer(GuardedConsumer):
         valid = after.isascii() and after.isdigit() and len(after) <= 12
         self.last_final = int(after) if valid else None
 
-    async def _send_status(self, **details: Any) -> None:
-        status = await read_status(self.event.id)
+    async def _send_status(self, not_before: float, **details: Any) -> None:
+        # One read for every listener who joins while it runs (a status change published
+        # after this listener subscribed reaches it live, after this one).
+        _, status = await history.shared_query().get(
+            ("status", self.event.id), lambda: read_status(self.event.id), not_before
+        )
         await self._send_json(status.message(languages=self.event.audience_languages, **details))
 
     async def _replay_history(self, not_before: float, *, first: bool) -> None:
         """Send the stored finals this listener lacks, then what arrived live meanwhile."""
         if self.held is None:
             self.held = []
-        rows = await history.recent_finals(
-            self.event.id, self.language, self.last_final, not_before
-        )
-        for row in rows:
-            message = protocol.caption(
-                seq=row.seq,
-                language=row.language,
-                final=True,
-                text=row.text,
-                start=row.start,
-                end=row.end,
-                source_language=self.event.source_language,
-                source_text=row.source_text if self.with_source else None,
-            )
-            await self._send_json(message)
-            self.last_final = row.seq
+        for seq, text in await self._finals_after(self.last_final, not_before):
+            self.sender.deliver_text(text)
+            self.last_final = seq
         if first:
             await self._send_json({"type": "history_end", "last_seq": self.last_final})
         held, self.held = self.held, None
         for envelope in held:
             await self.deliver(envelope)
+
+    async def _finals_after(self, after: int | None, not_before: float) -> list[tuple[int, str]]:
+        """Recent finals from this process's cache of the stream, else from the database.
+
+        In a join storm only the first joiners of a stream read the database (together);
+        everyone after them is served from memory.
+        """
+        hub = get_hub()
+        recent = hub.recent(self.stream)
+        cached = recent.after(after) if recent is not None and hub.up else None
+        if cached is not None:
+            return cached
+        started, rows = await history.recent_finals(self.event.id, self.language, not_before)
+        finals = [(row.seq, protocol.dumps(self._final_message(row))) for row in rows]
+        if recent is not None and hub.up:
+            recent.fill(finals, started)
+        return [(seq, text) for seq, text in finals if after is None or seq > after]
+
+    def _final_message(self, row) -> dict[str, Any]:
+        return protocol.caption(
+            seq=row.seq,
+            language=row.language,
+            final=True,
+            text=row.text,
+            start=row.start,
+            end=row.end,
+            source_language=self.event.source_language,
+            source_text=row.source_text if self.with_source else None,
+        )
 
     async def link_changed(self, up: bool) -> None:
         """Called by the hub when this process loses Redis, and when it has it back."""
@@ -250,7 +270,7 @@ class AudienceConsumer(GuardedConsumer):
             self.catch_up_again = False
             await self._send_json({"type": "link", "state": "up"})
             await self._replay_history(get_hub().up_since, first=False)
-            await self._send_status()
+            await self._send_status(get_hub().up_since)
         except Exception:  # the socket closed meanwhile, or the database failed
             logger.warning("a listener could not catch up", exc_info=True)
 

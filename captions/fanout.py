@@ -21,8 +21,10 @@ import weakref
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.conf import settings
 from redis.asyncio.client import PubSub
 
+from .history import RecentFinals
 from .redis_client import get_redis, key
 
 logger = logging.getLogger(__name__)
@@ -83,6 +85,7 @@ class FanoutHub:
         self._listeners: dict[str, set[Subscriber]] = {}
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._open_partials: dict[str, int] = {}
+        self._recent: dict[str, RecentFinals] = {}
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task | None = None
         self.up = True  # until a failure says otherwise
@@ -96,6 +99,10 @@ class FanoutHub:
     def streams(self) -> list[str]:
         return list(self._listeners)
 
+    def recent(self, stream: str) -> RecentFinals | None:
+        """The finals this process has kept of ``stream`` (while it has listeners of it)."""
+        return self._recent.get(stream)
+
     def open_partial(self, stream: str) -> int | None:
         """The utterance last shown as a partial on ``stream`` whose final has not come."""
         return self._open_partials.get(stream)
@@ -107,6 +114,8 @@ class FanoutHub:
         case the subscriber hears ``link_changed(True)`` when it is back.
         """
         self._listeners.setdefault(stream, set()).add(subscriber)
+        if stream not in self._recent:
+            self._recent[stream] = RecentFinals(settings.CAPTION_HISTORY_LIMIT)
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run())
         async with self._lock:
@@ -134,6 +143,7 @@ class FanoutHub:
         del self._listeners[stream]
         self._confirmed.pop(stream, None)
         self._open_partials.pop(stream, None)
+        self._recent.pop(stream, None)
         await self._unsubscribe(stream)
 
     async def _unsubscribe(self, stream: str) -> None:
@@ -145,6 +155,8 @@ class FanoutHub:
     async def deliver_local(self, stream: str, envelope: Envelope) -> None:
         """Hand a message to this process's listeners of ``stream`` only."""
         self._track_partial(stream, envelope)
+        if envelope.kind == CAPTION and envelope.final and stream in self._recent:
+            self._recent[stream].add(envelope.seq, envelope.text)
         for subscriber in list(self._listeners.get(stream, ())):
             try:
                 await subscriber.deliver(envelope)
@@ -228,6 +240,8 @@ class FanoutHub:
             if not confirmed.done():
                 confirmed.set_exception(ConnectionError("Redis link lost"))
                 confirmed.exception()  # retrieved: nobody may be waiting on it
+        for recent in self._recent.values():
+            recent.broken()
         if self.up:
             self.up = False
             await self._tell_all(False)
@@ -237,6 +251,8 @@ class FanoutHub:
         self._failures = 0
         self.up = True
         self.up_since = asyncio.get_running_loop().time()
+        for recent in self._recent.values():
+            recent.broken()  # what was filled during the outage may lack its finals
         # Listeners catch up from the database: in a task, so reading goes on meanwhile.
         asyncio.create_task(self._tell_all(True))
 

@@ -24,14 +24,14 @@ class SharedQuery:
 
     async def get(
         self, key: tuple, query: Callable[[], Awaitable[object]], not_before: float
-    ) -> object:
-        """The query's result, from a run that started no earlier than ``not_before``."""
+    ) -> tuple[float, object]:
+        """When the run began, and its result: from a run begun no earlier than ``not_before``."""
         flight = self._flights.get(key)
         if flight is None or flight[0] < not_before or flight[1].done():
             future = asyncio.ensure_future(query())
             flight = self._flights[key] = (asyncio.get_running_loop().time(), future)
             future.add_done_callback(lambda done: self._land(key, done))
-        return await asyncio.shield(flight[1])
+        return flight[0], await asyncio.shield(flight[1])
 
     def _land(self, key: tuple, done: asyncio.Future) -> None:
         flight = self._flights.get(key)
@@ -44,13 +44,62 @@ _queries: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, SharedQuery] = (
 )
 
 
+def shared_query() -> SharedQuery:
+    """This event loop's shared queries."""
+    return _queries.setdefault(asyncio.get_running_loop(), SharedQuery())
+
+
 async def recent_finals(
-    event_id: int, language: str, after: int | None, not_before: float
-) -> list[Caption]:
-    """The newest finals in ``language`` after ``after``, oldest first (history's limit applies)."""
-    loop = asyncio.get_running_loop()
-    shared = _queries.setdefault(loop, SharedQuery())
-    rows = await shared.get(
-        (event_id, language), lambda: storage.recent_finals(event_id, language, None), not_before
+    event_id: int, language: str, not_before: float
+) -> tuple[float, list[Caption]]:
+    """When the read began, and the newest finals in ``language``, oldest first."""
+    return await shared_query().get(
+        ("finals", event_id, language),
+        lambda: storage.recent_finals(event_id, language, None),
+        not_before,
     )
-    return [row for row in rows if after is None or row.seq > after]
+
+
+class RecentFinals:
+    """The newest finals of one stream, as its listeners receive them: filled once, then kept.
+
+    The hub adds every final it hands out. The cache is complete, and serves joiners with no
+    database query, once a fill from the database that began after the hub's subscription was
+    confirmed has landed; losing Redis makes it incomplete again (finals may pass unseen).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._texts: dict[int, str] = {}
+        self._complete = False
+        self._broken_at = 0.0  # loop time of the last moment finals could have passed unseen
+
+    def add(self, seq: int, text: str) -> None:
+        """Called for every final delivered on the stream."""
+        self._texts[seq] = text
+        if len(self._texts) > self.limit * 2:
+            self._trim()
+
+    def broken(self) -> None:
+        """Called when the stream's subscription failed: finals may be missing from now on."""
+        self._complete = False
+        self._broken_at = asyncio.get_running_loop().time()
+
+    def fill(self, rows: list[tuple[int, str]], started: float) -> None:
+        """Merge a database read that began at loop time ``started``."""
+        for seq, text in rows:
+            self._texts.setdefault(seq, text)
+        self._trim()
+        if started >= self._broken_at:
+            self._complete = True
+
+    def after(self, seq: int | None) -> list[tuple[int, str]] | None:
+        """The cached finals after ``seq``, oldest first; None unless the cache is complete."""
+        if not self._complete:
+            return None
+        newest = sorted(self._texts)[-self.limit :]
+        return [(s, self._texts[s]) for s in newest if seq is None or s > seq]
+
+    def _trim(self) -> None:
+        for seq in sorted(self._texts)[: max(0, len(self._texts) - self.limit)]:
+            del self._texts[seq]

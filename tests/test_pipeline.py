@@ -311,3 +311,23 @@ async def test_an_idle_presenter_connection_outlives_the_redis_read_timeout(even
     await speaker.send_json_to({"type": "ping"})
     await receive_until(speaker, lambda m: m["type"] == "pong")
     await speaker.disconnect()
+
+
+async def test_a_second_joiner_gets_history_from_the_process_cache_without_a_query(
+    event, monkeypatch
+):
+    from captions import storage
+
+    speaker = await start_presenter(event)
+    first, _ = await join(event.slug, "es")
+    await speak(speaker, 1)
+    await receive_until(first, final("[es] alpha"))
+
+    async def no_database(*args, **kwargs):
+        raise AssertionError("history read from the database")
+
+    monkeypatch.setattr(storage, "recent_finals", no_database)
+    second, history = await join(event.slug, "es")
+    assert [m["text"] for m in history if m["type"] == "caption"] == ["[es] alpha"]
+    for comm in (first, second, speaker):
+        await comm.disconnect()
