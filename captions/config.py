@@ -1,24 +1,26 @@
-"""Settings that also work outside Django: a Django setting, else an environment variable.
+"""Settings for the translation and speech packages, inside Django or outside it.
 
-The translation and speech packages read their settings here, so bench scripts and the
-command line can use them without configuring Django.
+Inside Django (the server, manage.py, tests) these are Django settings, which
+presenter_site/settings.py reads from the environment. Bench scripts that do not configure
+Django read the same variables through the same reader, ``presenter_site.env``.
 """
 
 from __future__ import annotations
 
 import os
 
+from presenter_site.env import env_str
+
 
 def setting(name: str) -> object | None:
-    """Return a Django setting, else the environment variable of that name, else None."""
+    """Return a Django setting; outside Django, the environment variable of that name."""
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
 
     try:
-        value = getattr(settings, name, None)
-    except ImproperlyConfigured:  # used outside Django, e.g. by bench scripts
-        value = None
-    return os.environ.get(name) if value is None else value
+        return getattr(settings, name, None)
+    except ImproperlyConfigured:  # used outside Django, e.g. by bench/translation.py
+        return env_str(name, "") or None
 
 
 def paths(value: object | None) -> list[str]:

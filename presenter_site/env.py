@@ -1,16 +1,34 @@
-"""Tiny helpers that read settings from the environment and fail loudly on bad values."""
+"""Tiny helpers that read settings from the environment and fail loudly on bad values.
+
+The project's one settings reader: ``presenter_site/settings.py`` reads every setting through
+these, and everything else reads ``django.conf.settings`` (or ``captions.config.setting``).
+"""
 
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Collection
 
 
 class ConfigError(ValueError):
     """An environment variable holds a value that cannot be used."""
 
 
-def env_str(name: str, default: str) -> str:
-    return os.environ.get(name, default)
+def env_str(
+    name: str,
+    default: str,
+    *,
+    choices: Collection[str] | None = None,
+    pattern: str | None = None,
+) -> str:
+    """A string; with ``choices`` or ``pattern``, anything else is an error."""
+    value = os.environ.get(name, default)
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(sorted(choices))}, not {value!r}")
+    if pattern is not None and not re.fullmatch(pattern, value):
+        raise ConfigError(f"{name} must match {pattern}, not {value!r}")
+    return value
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -24,18 +42,29 @@ def env_bool(name: str, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false, not {raw!r}")
 
 
-def env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
 
 
-def env_list(name: str, default: list[str]) -> list[str]:
+def env_list(name: str, default: list[str], *, separators: str = ",") -> list[str]:
+    """Items separated by any of ``separators`` (a comma by default); blanks are dropped."""
     raw = os.environ.get(name)
     if raw is None:
         return default
-    return [item.strip() for item in raw.split(",") if item.strip()]
+    items = re.split(f"[{re.escape(separators)}]", raw)
+    return [item.strip() for item in items if item.strip()]
+
+
+def env_paths(name: str) -> list[str]:
+    """File system paths separated by ``os.pathsep`` (":" on Linux), as in ``PATH``."""
+    items = os.environ.get(name, "").split(os.pathsep)
+    return [item.strip() for item in items if item.strip()]

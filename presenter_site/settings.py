@@ -1,16 +1,56 @@
-"""Django settings, read from environment variables; the defaults run on a fresh machine."""
+"""Django settings, read from environment variables; the defaults run on a fresh machine.
+
+Every setting is read here, once, through the helpers of ``presenter_site.env``, which fail
+loudly on bad values; the rest of the project reads ``django.conf.settings``.
+"""
 
 from __future__ import annotations
 
+import os
+import re
 import secrets
+import tempfile
 from pathlib import Path
 
 import dj_database_url
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import ConfigError, env_bool, env_int, env_list, env_paths, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(env_str("CAPTIONS_VAR_DIR", str(BASE_DIR / "var")))
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` for this user only (0700); a directory that exists is left as it is."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return path
+
+
+def create_private_file(path: Path, content: str) -> None:
+    """Create ``path`` holding ``content``, private (0600) from its first byte.
+
+    The content goes to a new file that ``mkstemp`` opens with O_EXCL and mode 0600, which is
+    then linked into place: no moment exists where the file is readable by others or half
+    written. When another process made ``path`` first, its file is kept.
+    """
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as file:
+            file.write(content)
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
+
+
+def make_private(path: Path) -> None:
+    """Take group and other permissions off a file of ours made by an older version."""
+    status = path.stat()
+    if status.st_uid == os.getuid() and status.st_mode & 0o077:
+        path.chmod(0o600)
+
+
+VAR_DIR = private_dir(Path(env_str("CAPTIONS_VAR_DIR", str(BASE_DIR / "var"))))
 
 
 def _secret_key() -> str:
@@ -20,9 +60,8 @@ def _secret_key() -> str:
         return given
     path = VAR_DIR / "secret-key"
     if not path.exists():
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        create_private_file(path, secrets.token_urlsafe(50))
+    make_private(path)
     return path.read_text().strip()
 
 
@@ -47,6 +86,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every response carries the policy, even one another middleware made.
+    "captions.middleware.ContentSecurityPolicyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -83,9 +124,25 @@ DATABASES = {
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
     )
 }
+
+
+def _private_sqlite(name: str) -> None:
+    """Create the SQLite file (it holds presenter keys) 0600 before SQLite makes it 0644.
+
+    SQLite gives its journal and WAL files the database file's mode.
+    """
+    if name in ("", ":memory:") or name.startswith("file:") or not Path(name).parent.is_dir():
+        return
+    os.close(os.open(name, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        if Path(name + suffix).exists():
+            make_private(Path(name + suffix))
+
+
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several threads and processes write captions; wait for the lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    _private_sqlite(str(DATABASES["default"]["NAME"]))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -93,13 +150,16 @@ REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 # Connections the app's own Redis client (captions, presence, status) may open per process.
 # A join burst queues for them instead of failing (redis-py 8 refuses the 101st by default).
 # At least 2: each process's caption subscription keeps one for itself.
-REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 50)
-CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "redis")  # redis | pubsub | memory
+REDIS_MAX_CONNECTIONS = env_int("REDIS_MAX_CONNECTIONS", 50, minimum=2)
+# The prefix of this app's own Redis keys (captions, presence, status, leases): deployments
+# sharing one Redis each need their own, as they need their own CHANNEL_LAYER_PREFIX.
+CAPTIONS_REDIS_PREFIX = env_str("REDIS_KEY_PREFIX", "captions", pattern=r"[A-Za-z0-9_.:-]{1,64}")
 _LAYER_BACKENDS = {
     "redis": "channels_redis.core.RedisChannelLayer",
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "memory": "channels.layers.InMemoryChannelLayer",
 }
+CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "redis", choices=_LAYER_BACKENDS)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER_BACKEND],
@@ -122,7 +182,23 @@ CAPTION_ENGINE = {
 }
 
 # How many recent finals a listener receives on arrival.
-CAPTION_HISTORY_LIMIT = env_int("CAPTION_HISTORY_LIMIT", 200)
+CAPTION_HISTORY_LIMIT = env_int("CAPTION_HISTORY_LIMIT", 200, minimum=0)
+
+# The offline engine (docs/offline-engine.md).
+CAPTION_WHISPER_MODEL = env_str("CAPTION_WHISPER_MODEL", "base")
+CAPTION_WHISPER_COMPUTE_TYPE = env_str("CAPTION_WHISPER_COMPUTE_TYPE", "int8")
+CAPTION_WHISPER_THREADS = env_int("CAPTION_WHISPER_THREADS", 0, minimum=0)  # 0: one per core
+CAPTION_BERGAMOT_MODELS = env_paths("CAPTION_BERGAMOT_MODELS")
+CAPTION_PIPER_VOICES = env_paths("CAPTION_PIPER_VOICES")
+CAPTION_SPEECH_FORMAT = env_str("CAPTION_SPEECH_FORMAT", "wav")
+
+# The Azure engine (docs/azure.md).
+AZURE_SPEECH_KEY = env_str("AZURE_SPEECH_KEY", "").strip()
+AZURE_SPEECH_TOKEN = env_str("AZURE_SPEECH_TOKEN", "").strip()
+AZURE_SPEECH_REGION = env_str("AZURE_SPEECH_REGION", "").strip()
+AZURE_SPEECH_ENDPOINT = env_str("AZURE_SPEECH_ENDPOINT", "").strip()
+AZURE_SPEECH_VOICES = env_str("AZURE_SPEECH_VOICES", "").strip()
+
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -141,10 +217,53 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 
+# Behind TLS (README, "Deploying"; deploy/production.env.example passes check --deploy).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # health checks ask over plain HTTP from inside
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """The header a trusted TLS proxy sets to "https" (e.g. X-Forwarded-Proto), if one is."""
+    name = env_str("SECURE_PROXY_SSL_HEADER", "", pattern=r"|[A-Za-z][A-Za-z0-9-]{0,63}")
+    return ("HTTP_" + name.upper().replace("-", "_"), "https") if name else None
+
+
+# Only behind a proxy that always sets (or strips) this header: clients could send it too.
+# Daphne and uvicorn with --proxy-headers already take the scheme from X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True  # no script of ours or of the admin reads the CSRF cookie
+
+# Content-Security-Policy (captions/middleware.py). Pages may be framed by nobody, except the
+# display view by these origins (space- or comma-separated CSP sources such as
+# https://conference.example.org), for conference sites that embed the captions.
+_FRAME_SOURCE = r"'self'|\*|[a-z][a-z0-9+.-]*:|([a-z][a-z0-9+.-]*://)?(\*\.)?[A-Za-z0-9.-]+(:(\d{1,5}|\*))?(/[\w.~%/-]*)?"
+
+
+def _frame_ancestors() -> list[str]:
+    sources = env_list("DISPLAY_FRAME_ANCESTORS", [], separators=" ,")
+    for source in sources:
+        if not re.fullmatch(_FRAME_SOURCE, source):
+            raise ConfigError(f"DISPLAY_FRAME_ANCESTORS: {source!r} is not a CSP source")
+    return sources
+
+
+DISPLAY_FRAME_ANCESTORS = _frame_ancestors()
+
+_LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO", choices=_LOG_LEVELS)},
 }

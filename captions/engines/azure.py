@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import urllib.parse
 from collections.abc import AsyncIterator, Mapping
@@ -73,10 +72,10 @@ class AzureConfigError(EngineError, ImproperlyConfigured):
 
 
 def _setting(name: str, given: str | None) -> str:
-    """An explicit option, else the Django setting, else the environment variable."""
+    """An explicit option, else the Django setting (read from the environment by settings.py)."""
     if given:
         return given
-    return str(getattr(django_settings, name, "") or os.environ.get(name, "")).strip()
+    return str(getattr(django_settings, name, "") or "").strip()
 
 
 def parse_voices(raw: str | Mapping[str, str]) -> dict[str, str]:

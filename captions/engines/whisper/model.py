@@ -49,11 +49,11 @@ class ModelSettings:
 
     @classmethod
     def from_settings(cls) -> ModelSettings:
+        """The Django settings, read from the environment by presenter_site/settings.py."""
         return cls(
-            name=getattr(settings, "CAPTION_WHISPER_MODEL", None)
-            or os.environ.get("CAPTION_WHISPER_MODEL", PACKAGED),
-            compute_type=os.environ.get("CAPTION_WHISPER_COMPUTE_TYPE", "int8"),
-            threads=int(os.environ.get("CAPTION_WHISPER_THREADS", "0") or 0),
+            name=settings.CAPTION_WHISPER_MODEL or PACKAGED,
+            compute_type=settings.CAPTION_WHISPER_COMPUTE_TYPE,
+            threads=settings.CAPTION_WHISPER_THREADS,
         )
 
 
