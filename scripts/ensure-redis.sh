@@ -15,7 +15,7 @@ if [ "$HOST" != "127.0.0.1" ] && [ "$HOST" != "localhost" ]; then
   exit 1
 fi
 echo "Starting redis-server on port $PORT"
-mkdir -p var
+mkdir -p -m 0700 var  # it also holds the secret key and the database: this user only
 redis-server --daemonize yes --bind 127.0.0.1 --port "$PORT" --save "" --appendonly no \
   --dir "$(pwd)/var" --logfile "$(pwd)/var/redis.log"
 for _ in $(seq 50); do

@@ -1,12 +1,28 @@
 #!/usr/bin/env bash
 # Install, prepare the database, and serve on the embedded offline engine.
+#   bash scripts/run.sh            HTTP on :8000 (PORT); the microphone works on localhost only
+#   HTTPS=1 bash scripts/run.sh    HTTPS on :8443 (HTTPS_PORT) with a self-signed certificate
+#                                  made on first run, so a presenter on another laptop gets it
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh run
-export PORT="${PORT:-8000}"
 # Phones in the room reach this machine by its LAN address: allow it as a host.
 LAN_ADDRESS="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])' 2>/dev/null || echo 127.0.0.1)"
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],${LAN_ADDRESS}}"
 .venv/bin/python manage.py migrate --noinput
+
+# Daphne serves pages and both sockets here: frames of up to 64 KiB (the presenter's limit;
+# listeners' 4 KiB is the application's check, or uvicorn's --ws-max-size where it serves them).
+# It never negotiates permessage-deflate.
+DAPHNE=(.venv/bin/daphne --websocket-max-message-size 65536 --websocket-max-frame-size 65536)
+if [ "${HTTPS:-0}" = "1" ]; then
+  export PORT="${HTTPS_PORT:-8443}"
+  scripts/make-cert.sh var/tls "$LAN_ADDRESS"
+  .venv/bin/python manage.py demo_event --port "$PORT" --host "$LAN_ADDRESS" --scheme https
+  echo "The certificate is self-signed: each browser asks once to accept it (README, \"Serving HTTPS in the room\")."
+  ENDPOINT="ssl:${PORT}:interface=${BIND:-0.0.0.0}:privateKey=var/tls/key.pem:certKey=var/tls/cert.pem"
+  exec "${DAPHNE[@]}" -e "$ENDPOINT" presenter_site.asgi:application
+fi
+export PORT="${PORT:-8000}"
 .venv/bin/python manage.py demo_event --port "$PORT" --host "$LAN_ADDRESS"
-exec .venv/bin/daphne -b "${BIND:-0.0.0.0}" -p "$PORT" presenter_site.asgi:application
+exec "${DAPHNE[@]}" -b "${BIND:-0.0.0.0}" -p "$PORT" presenter_site.asgi:application

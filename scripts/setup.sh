@@ -9,7 +9,8 @@ MODE="${1:-run}"
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
 
-APT_PACKAGES=(redis-server espeak-ng sox ffmpeg apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-fr-es apertium-spa-ita apertium-es-pt apertium-es-ro)
+# openssl: the self-signed certificate of "HTTPS=1 scripts/run.sh".
+APT_PACKAGES=(redis-server openssl espeak-ng sox ffmpeg apertium apertium-eng-spa apertium-eng-cat apertium-en-gl apertium-eo-en apertium-fr-es apertium-spa-ita apertium-es-pt apertium-es-ro)
 # libssl3, libasound2, libuuid1 and ca-certificates: the Azure Speech SDK's native library.
 if [ "$MODE" = "test" ]; then APT_PACKAGES+=(chromium libssl3 libasound2 libuuid1 ca-certificates); fi
 

@@ -103,18 +103,24 @@ class ServerSet:
         return (self.workdir / f"daphne-{port}.log").read_text(errors="replace")
 
 
+# The frame limits of docker-compose.yml and scripts/run.sh: Daphne (presenters) 64 KiB;
+# uvicorn (listeners only) 4 KiB without permessage-deflate.
+DAPHNE_LIMITS = ["--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536"]
+UVICORN_LIMITS = ["--ws-max-size", "4096", "--ws-per-message-deflate", "false"]
 SERVER_COMMANDS = {
     "daphne": lambda port: [
-        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_LIMITS,
         "presenter_site.asgi:application",
     ],
     "uvicorn": lambda port: [
         sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
+        *UVICORN_LIMITS,
     ],
     "uvicorn-sansio": lambda port: [
         sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
+        *UVICORN_LIMITS,
     ],
 }  # fmt: skip
 

@@ -1,13 +1,24 @@
-"""A Content-Security-Policy on every page."""
+"""A Content-Security-Policy on every page, and HTTPS in the room with a self-signed certificate."""
 
 from __future__ import annotations
 
 import re
+import ssl
+import stat
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 from django.http import HttpResponse
 from django.test import Client, override_settings
 
+from tests.servers import DAPHNE_LIMITS, free_port, server_set
+
+ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = ("'unsafe-inline'", "'unsafe-eval'", "'unsafe-hashes'", "*")
 
 
@@ -100,3 +111,85 @@ def test_a_conference_site_may_frame_the_display_view_and_nothing_else(client, e
     audience = client.get(f"/e/{event.slug}/")
     assert policy(audience)["frame-ancestors"] == ["'none'"]
     assert audience.headers["X-Frame-Options"] == "DENY"
+
+
+# ---- HTTPS in the room ------------------------------------------------------------------
+
+
+def make_cert(directory: Path, *addresses: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / "make-cert.sh"), str(directory), *addresses],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+
+def subject_alt_names(cert: Path) -> str:
+    return subprocess.run(
+        ["openssl", "x509", "-in", str(cert), "-noout", "-ext", "subjectAltName"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+
+def test_the_certificate_names_the_lan_address_and_its_key_is_private(tmp_path):
+    """A key only its owner can read; a certificate for the LAN address, 127.0.0.1 and localhost."""
+    tls = tmp_path / "var" / "tls"
+    make_cert(tls, "192.168.1.23")
+    assert stat.S_IMODE((tls / "key.pem").stat().st_mode) == 0o600
+    assert stat.S_IMODE(tls.stat().st_mode) == 0o700
+    names = subject_alt_names(tls / "cert.pem")
+    for name in ("IP Address:192.168.1.23", "IP Address:127.0.0.1", "DNS:localhost"):
+        assert name in names
+
+
+def test_the_certificate_is_kept_until_the_address_changes(tmp_path):
+    """Browsers accept a self-signed certificate once: it is made again only when it must be."""
+    tls = tmp_path / "tls"
+    make_cert(tls, "192.168.1.23")
+    first = (tls / "cert.pem").read_bytes()
+    make_cert(tls, "192.168.1.23")
+    assert (tls / "cert.pem").read_bytes() == first
+    make_cert(tls, "10.0.0.7")
+    assert "IP Address:10.0.0.7" in subject_alt_names(tls / "cert.pem")
+
+
+def wait_for_https(url: str, context: ssl.SSLContext, process: subprocess.Popen) -> int:
+    """The status of ``url`` once the server answers over TLS (verified by ``context``)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with opener.open(url, timeout=2) as answer:
+                return answer.status
+        except (ConnectionError, urllib.error.URLError) as error:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"no HTTPS answer from {url}") from error
+            time.sleep(0.2)
+
+
+@pytest.mark.timeout(90)
+def test_daphne_serves_https_with_the_certificate(tmp_path):
+    """run.sh's HTTPS endpoint: a browser that accepted the certificate gets the pages over TLS."""
+    tls = tmp_path / "tls"
+    make_cert(tls, "127.0.0.1")
+    servers = server_set(tmp_path)
+    port = free_port()
+    endpoint = f"ssl:{port}:interface=127.0.0.1:privateKey={tls}/key.pem:certKey={tls}/cert.pem"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "daphne", *DAPHNE_LIMITS, "-e", endpoint,
+         "presenter_site.asgi:application"],
+        cwd=ROOT, env=servers.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        # Trusting this one certificate is what "accept the certificate" does in a browser.
+        context = ssl.create_default_context(cafile=str(tls / "cert.pem"))
+        for host in ("127.0.0.1", "localhost"):
+            assert wait_for_https(f"https://{host}:{port}/healthz", context, process) == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+        servers.stop_all()

@@ -31,8 +31,9 @@ class Command(BaseCommand):
             "--host", default="", help="host name for the URLs (default: LAN address)"
         )
         parser.add_argument("--source", default="en")
+        parser.add_argument("--scheme", choices=["http", "https"], default="http")
 
-    def handle(self, *args, port: int, host: str, source: str, **options) -> None:
+    def handle(self, *args, port: int, host: str, source: str, scheme: str, **options) -> None:
         event, created = Event.objects.get_or_create(
             title=DEMO_TITLE, defaults={"source_language": source}
         )
@@ -40,8 +41,9 @@ class Command(BaseCommand):
             supported = get_engine().language_support().targets_for(source)
             for code in sorted(supported & {"es", "pt", "ca", "fr", "de"} or supported)[:4]:
                 EventLanguage.objects.get_or_create(event=event, code=code)
-        base = f"http://{host or lan_address()}:{port}"
-        local = f"http://localhost:{port}"
+        base = f"{scheme}://{host or lan_address()}:{port}"
+        # Over HTTPS a presenter on another laptop in the room gets the microphone too.
+        local = f"http://localhost:{port}" if scheme == "http" else base
         languages = ", ".join(event.audience_language_codes())
         self.stdout.write(f"Event: {event.title} ({languages})")
         self.stdout.write(f"Presenter: {local}/e/{event.slug}/present/?key={event.presenter_key}")
