@@ -16,6 +16,7 @@ import pytest
 from django.http import HttpResponse
 from django.test import Client, override_settings
 
+from tests import browser
 from tests.servers import DAPHNE_LIMITS, free_port, server_set
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,4 +193,60 @@ def test_daphne_serves_https_with_the_certificate(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=15)
+        servers.stop_all()
+
+
+# ---- the policy in a real browser ---------------------------------------------------------
+
+VIOLATIONS = """
+window.__violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.__violations.push(e.violatedDirective + " " + e.blockedURI));
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(120)
+@pytest.mark.skipif(not browser.CHROMIUM.exists(), reason="needs Debian's chromium")
+def test_no_page_breaks_its_own_policy_in_a_browser(tmp_path):
+    """An organizer logs in, opens every page and starts the microphone: nothing is blocked."""
+    from playwright.sync_api import expect, sync_playwright
+
+    servers = server_set(tmp_path)
+    try:
+        port = servers.start()
+        slug, _ = browser.create_event(servers)
+        servers.shell(
+            "from django.contrib.auth.models import User\n"
+            "User.objects.create_superuser('organizer', password='a long passphrase 42')"
+        )
+        wav = browser.scripted_speech_wav(tmp_path / "speech.wav")
+        with sync_playwright() as driver:
+            chromium = browser.launch(driver, wav)
+            context = chromium.new_context(permissions=["microphone"])
+            context.add_init_script(VIOLATIONS)
+            page = context.new_page()
+            console = []
+            page.on("console", lambda message: console.append(message.text))
+            base = f"http://127.0.0.1:{port}"
+            page.goto(f"{base}/admin/login/")
+            page.fill("#id_username", "organizer")
+            page.fill("#id_password", "a long passphrase 42")
+            page.click("input[type=submit]")
+            expect(page.locator("#site-name")).to_be_visible()
+            violations = {}
+            paths = [f"/e/{slug}/card/", f"/e/{slug}/", f"/e/{slug}/display/es/"]
+            for path in ["/admin/captions/event/1/change/", *paths, f"/e/{slug}/present/"]:
+                page.goto(base + path)
+                if path.endswith("/present/"):
+                    connection = page.locator("#connection")
+                    expect(connection).to_have_attribute("data-state", "connected")
+                    page.locator("#mic").click()  # the worklet loads from a blob: URL
+                    expect(page.locator("#status")).to_have_attribute("data-state", "live")
+                page.wait_for_timeout(300)
+                violations[path] = page.evaluate("window.__violations")
+            chromium.close()
+        assert all(found == [] for found in violations.values()), violations
+        assert not [text for text in console if "Content Security Policy" in text]
+    finally:
         servers.stop_all()
