@@ -1,4 +1,9 @@
-"""The organizer panel: events, languages, glossary, presenter key, join card, transcripts."""
+"""The organizer panel: events, languages, glossary, presenter key, join card, transcripts.
+
+Django's object-ownership pattern: a model permission opens the panel, and an organizer then
+sees and changes only the events they organize (with their languages, glossary and
+captions); superusers see every event. The creator of an event is its first organizer.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,9 @@ import logging
 
 from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
+from django.db.models import Model
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -26,6 +33,7 @@ class EventLanguageInline(admin.TabularInline):
     model = EventLanguage
     form = EventLanguageForm  # only languages the configured engine can translate into
     formset = EventLanguageFormSet
+    fields = ["code", "speech"]
     extra = 1
 
 
@@ -56,8 +64,29 @@ def format_counts(counts: dict[str, int] | None, languages: list[str]) -> str:
     return reading + (f" ({_('listening')}: {', '.join(speech)})" if speech else "")
 
 
+class OrganizerScoped:
+    """Per-object permissions of a ModelAdmin: only the events the user organizes."""
+
+    def event_of(self, obj: Model) -> Event:
+        return obj
+
+    def _organizes(self, request: HttpRequest, obj: Model | None) -> bool:
+        if obj is None or request.user.is_superuser:
+            return True
+        return self.event_of(obj).organizers.filter(pk=request.user.pk).exists()
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_view_permission(request, obj) and self._organizes(request, obj)
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_change_permission(request, obj) and self._organizes(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return super().has_delete_permission(request, obj) and self._organizes(request, obj)
+
+
 @admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
+class EventAdmin(OrganizerScoped, admin.ModelAdmin):
     list_display = [
         "title",
         "slug",
@@ -74,9 +103,33 @@ class EventAdmin(admin.ModelAdmin):
     inlines = [EventLanguageInline, GlossaryTermInline]
     actions = ["rotate_presenter_keys"]
     change_form_template = "admin/captions/event/change_form.html"
+    filter_horizontal = ["organizers"]  # offered to superusers only (get_fields)
 
     def get_queryset(self, request: HttpRequest):
-        return super().get_queryset(request).prefetch_related("languages")
+        events = super().get_queryset(request).organized_by(request.user)
+        return events.prefetch_related("languages")
+
+    def get_fields(self, request: HttpRequest, obj: Event | None = None) -> list[str]:
+        """Superusers choose the organizers; organizers see who they are."""
+        fields = list(super().get_fields(request, obj))
+        if request.user.is_superuser and "organizers" not in fields:
+            fields.append("organizers")
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Event | None = None) -> list[str]:
+        fields = list(super().get_readonly_fields(request, obj))
+        return fields if request.user.is_superuser else [*fields, "organizer_names"]
+
+    def formfield_for_manytomany(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "organizers":  # only people who can log in to the panel
+            kwargs["queryset"] = get_user_model().objects.filter(is_staff=True)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    @admin.display(description=_("organizers"))
+    def organizer_names(self, event: Event) -> str:
+        if not event.pk:
+            return "-"
+        return ", ".join(user.get_username() for user in event.organizers.all())
 
     def get_urls(self):
         urls = [
@@ -122,7 +175,8 @@ class EventAdmin(admin.ModelAdmin):
 
     @staticmethod
     def presenter_url(event: Event) -> str:
-        return reverse("captions:presenter", args=[event.slug]) + f"?key={event.presenter_key}"
+        """The presenter link: the key in the fragment, which browsers never send to a server."""
+        return reverse("captions:presenter", args=[event.slug]) + f"#key={event.presenter_key}"
 
     @admin.display(description=_("presenter page"))
     def presenter_link(self, event: Event) -> str:
@@ -192,6 +246,12 @@ class EventAdmin(admin.ModelAdmin):
         ]
         return format_html_join(mark_safe("<br>"), "{}: {}", rows)
 
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        """Save the languages and organizers; whoever creates an event organizes it."""
+        super().save_related(request, form, formsets, change)
+        if not change:
+            form.instance.organizers.add(request.user)
+
     def save_model(self, request: HttpRequest, obj: Event, form, change: bool) -> None:
         """Save; a status the organizer changed goes through the one status writer."""
         super().save_model(request, obj, form, change)
@@ -199,31 +259,54 @@ class EventAdmin(admin.ModelAdmin):
             languages = obj.audience_language_codes()
             async_to_sync(write_status)(obj.pk, languages, Status(obj.status))
 
-    @admin.action(description=_("Rotate the presenter key"))
+    @admin.action(description=_("Rotate the presenter key"), permissions=["change"])
     def rotate_presenter_keys(self, request, queryset) -> None:
-        for event in queryset:
+        for event in queryset:  # already only the user's own events (get_queryset)
             event.rotate_presenter_key()
-        self.message_user(request, _("New presenter keys issued."), messages.SUCCESS)
+        self.message_user(
+            request,
+            _(
+                "New presenter keys issued: the old presenter links no longer work, and "
+                "presenters connected with them are disconnected within 2 seconds."
+            ),
+            messages.SUCCESS,
+        )
 
     def rotate_key_view(self, request: HttpRequest, object_id: str):
         """Called by the change page's button: a new key, so old presenter links stop working."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        event = get_object_or_404(Event, pk=object_id)
+        event = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_change_permission(request, event):
             raise PermissionDenied
         event.rotate_presenter_key()
         self.message_user(
             request,
-            _("New presenter key issued: the old presenter link no longer works."),
+            _(
+                "New presenter key issued: the old presenter link no longer works, and a "
+                "presenter connected with it is disconnected within 2 seconds."
+            ),
             messages.SUCCESS,
         )
         return HttpResponseRedirect(reverse("admin:captions_event_change", args=[event.pk]))
 
 
 @admin.register(Caption)
-class CaptionAdmin(admin.ModelAdmin):
+class CaptionAdmin(OrganizerScoped, admin.ModelAdmin):
     list_display = ["event", "seq", "language", "text", "start", "end"]
-    list_filter = ["event", "language"]
+    # Only events the list holds: the plain filter would name every event in the database.
+    list_filter = [("event", admin.RelatedOnlyFieldListFilter), "language"]
     search_fields = ["text", "source_text"]
     ordering = ["event", "seq", "language"]
+
+    def event_of(self, obj: Caption) -> Event:
+        return obj.event
+
+    def get_queryset(self, request: HttpRequest):
+        events = Event.objects.organized_by(request.user)
+        return super().get_queryset(request).filter(event__in=events).select_related("event")
+
+    def formfield_for_foreignkey(self, db_field, request: HttpRequest, **kwargs):
+        if db_field.name == "event":
+            kwargs["queryset"] = Event.objects.organized_by(request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

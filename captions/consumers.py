@@ -8,14 +8,15 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import history, presence, protocol
+from . import history, limits, presence, protocol
 from .events import EventInfo, load_event, load_event_cached
 from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, get_hub, stream_name
 from .live import LiveEvent
-from .models import EventStatus
+from .models import PRESENT_EVENT, Event, EventStatus
 from .sending import ListenerSender
 from .status import read_status
 from .watch import WatchedEvent, get_watch
@@ -67,31 +68,62 @@ class PresenterConsumer(GuardedConsumer):
 
     channel_layer_alias = "no-channel-layer"
     live: LiveEvent | None = None
+    key: str | None = None  # the presenter key this connection came with, if any
 
     async def connect(self) -> None:
         """Called when the presenter page opens its socket: authenticate, take over the event."""
         event = await load_event(self.scope["url_route"]["kwargs"]["slug"])
-        await self.accept()
+        await self.accept(subprotocol=self._subprotocol())
         if event is None:
             return await self.close(code=protocol.CLOSE_EVENT_NOT_FOUND)
-        if not self._authorized(event):
-            await self._send(
-                protocol.error("unauthorized", "wrong or missing presenter key", fatal=True)
-            )
-            return await self.close(code=protocol.CLOSE_UNAUTHORIZED)
+        refusal = await self._authenticate(event)
+        if refusal is not None:
+            code, close_code, detail = refusal
+            await self._send(protocol.error(code, detail, fatal=True))
+            return await self.close(code=close_code)
         if event.status == EventStatus.ENDED:
             await self._send(protocol.error("event_ended", "this event has ended", fatal=True))
             return await self.close(code=protocol.CLOSE_EVENT_ENDED)
-        self.live = LiveEvent(event, send=self._send, close=self._close)
+        self.live = LiveEvent(event, send=self._send, close=self._close, key=self.key)
         await self.live.open()
         logger.info("presenter connected to event %s", event.slug)
 
-    def _authorized(self, event: EventInfo) -> bool:
-        user = self.scope.get("user")
-        if user is not None and user.is_authenticated and user.is_staff:
-            return True
-        given = query_params(self.scope).get("key", "")
-        return hmac.compare_digest(given.encode(), event.presenter_key.encode())
+    def _subprotocol(self) -> str | None:
+        """The subprotocol to echo: browsers fail a handshake that echoes none of theirs."""
+        offered = self.scope.get("subprotocols") or []
+        return protocol.PRESENTER_SUBPROTOCOL if protocol.PRESENTER_SUBPROTOCOL in offered else None
+
+    async def _authenticate(self, event: EventInfo) -> tuple[str, int, str] | None:
+        """None if this connection may present; else (error code, close code, detail).
+
+        A staff login with the permission to present, or of one of the event's organizers,
+        needs no key. The key comes in the handshake's subprotocols, never in the URL: URLs
+        reach access logs. Wrong keys are counted, and past the limit none is even compared.
+        """
+        if await self._login_may_present(self.scope.get("user"), event.id):
+            return None
+        given = protocol.presenter_key(self.scope.get("subprotocols") or [])
+        if not given:
+            return "unauthorized", protocol.CLOSE_UNAUTHORIZED, "wrong or missing presenter key"
+        address = limits.client_address(self.scope)
+        if await limits.key_attempts_exhausted(event.slug, address):
+            detail = "too many wrong presenter keys lately; try again in a minute"
+            return "too_many_attempts", protocol.CLOSE_TOO_MANY_ATTEMPTS, detail
+        if hmac.compare_digest(given.encode(), event.presenter_key.encode()):
+            self.key = given
+            return None
+        await limits.key_attempt_failed(event.slug, address)
+        return "unauthorized", protocol.CLOSE_UNAUTHORIZED, "wrong or missing presenter key"
+
+    @staticmethod
+    async def _login_may_present(user: Any, event_id: int) -> bool:
+        """Whether the session's user may present: the permission, or organizing the event."""
+        if user is None or not user.is_authenticated:
+            return False
+        allowed = Event.objects.allowing
+        return await database_sync_to_async(
+            lambda: allowed(user, PRESENT_EVENT).filter(pk=event_id).exists()
+        )()
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: deliver what the engine still holds, then let go."""
@@ -103,8 +135,8 @@ class PresenterConsumer(GuardedConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for every frame: audio as binary PCM16, control messages as JSON text."""
-        if self.live is None:
-            return  # refused at connect; the close is on its way
+        if self.live is None or not self.live.active:
+            return  # refused at connect, replaced, or its key rotated: the close is on its way
         try:
             if bytes_data is not None:
                 protocol.check_audio_frame(bytes_data)
@@ -170,6 +202,8 @@ class AudienceConsumer(GuardedConsumer):
                 protocol.error("language_not_offered", f"this event offers {offered}", fatal=True)
             )
             return await self.close(code=protocol.CLOSE_LANGUAGE_NOT_OFFERED)
+        if not await limits.admit_listener(self, self.event.id):
+            return  # too many sockets from this address or to this event: refused with 4503
         self._read_params(query_params(self.scope))
         # Every message to this listener goes through the sender, in order; a phone that stops
         # reading is dropped (captions/sending.py) instead of holding up the whole process.
@@ -276,6 +310,7 @@ class AudienceConsumer(GuardedConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the listener leaves."""
+        limits.listener_left(self)
         if self.stream is not None:
             self.sender.stop()
             await self._leave()

@@ -7,21 +7,27 @@ happens in this object, which also keeps the event alive through Redis faults:
   every half second; a newer connection takes it over and this one closes with 4008;
 - the engine needs no Redis: audio keeps flowing to it, finals are numbered and stored in the
   database, and the publisher (captions/publisher.py) delivers them once Redis answers;
-- the presenter is told when captions stop reaching listeners, and when they reach them again.
+- the presenter is told when captions stop reaching listeners, and when they reach them again;
+- the organizer's changes reach it within a second: a connection opened with a presenter key
+  that was since rotated closes (4001), and speech follows the languages that offer it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
+
+from channels.db import database_sync_to_async
 
 from . import lease, presence, protocol, storage
 from .engines import get_engine
 from .engines.base import EngineError, EngineSession
 from .events import EventInfo
-from .models import EventStatus
+from .models import Event, EventLanguage, EventStatus
 from .publisher import Publisher
 from .relay import CaptionRelay, withdrawals
 from .status import PRESENTER_LOST, Status, read_status, stored_status, write_status
@@ -34,16 +40,42 @@ DRAIN_SECONDS = 8.0  # how long a stopping session may take to deliver its last 
 PUBLISH_DRAIN_SECONDS = 1.5
 COUNTS_SECONDS = 2.0  # how often the presenter hears listener counts
 STATUS_CHECK_SECONDS = 2.0  # how often the stored status is compared with this connection's
+# How often the organizer's settings are read: a rotated key closes its connections within 2 s.
+ORGANIZER_CHECK_SECONDS = 1.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 Close = Callable[[int], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class OrganizerSettings:
+    """What the organizer may change in the admin while the event is live."""
+
+    presenter_key: str
+    speech_offered: frozenset[str]
+
+
+@database_sync_to_async
+def organizer_settings(event_id: int) -> OrganizerSettings | None:
+    """The event's current presenter key and speech languages, or None if it was deleted."""
+    key = Event.objects.filter(pk=event_id).values_list("presenter_key", flat=True).first()
+    if key is None:
+        return None
+    languages = EventLanguage.objects.filter(event_id=event_id, speech=True)
+    return OrganizerSettings(key, frozenset(languages.values_list("code", flat=True)))
+
+
 class LiveEvent:
     """The live lifecycle of one event, for as long as one presenter connection holds it."""
 
-    def __init__(self, event: EventInfo, send: Send, close: Close) -> None:
+    def __init__(
+        self, event: EventInfo, send: Send, close: Close, *, key: str | None = None
+    ) -> None:
         self.event = event
+        self.key = key  # the presenter key this connection came with; None for a staff login
+        self.revoked = False  # the key was rotated: this connection is closing
+        self.speech_offered: frozenset[str] = frozenset()
+        self.counts: dict[str, int] = {}
         self.token = lease.new_token()
         self.send = send
         self._close_socket = close
@@ -67,7 +99,13 @@ class LiveEvent:
         status = await read_status(self.event.id)
         self.state = status.state
         await self.send(status.message(languages=self.event.audience_languages))
+        await self._check_organizer_settings()  # the key may have changed since it was checked
         self._ticker = asyncio.create_task(self._tick_forever())
+
+    @property
+    def active(self) -> bool:
+        """Whether this connection still holds the event: not replaced, its key not rotated."""
+        return not (self.replaced or self.revoked)
 
     async def _take_over_from_a_lost_connection(self) -> None:
         """The event was live under a connection that never said goodbye (its server died, or
@@ -88,11 +126,12 @@ class LiveEvent:
 
     async def start(self) -> None:
         """Start captioning: open an engine session and go live."""
-        if self.replaced:
+        if not self.active:
             return
         if self.session is not None:  # already live: every start is answered with the status
             return await self.send(Status(self.state).message())
-        config = self.event.session_config(presence.speech_languages(await self._counts()))
+        self.counts = await self._counts()
+        config = self.event.session_config(self._speech_languages())
         try:
             session = await get_engine().start_session(config)
         except EngineError as exc:
@@ -199,15 +238,19 @@ class LiveEvent:
         """Renew the lease; now and then report listener counts and check for the organizer."""
         loop = asyncio.get_running_loop()
         next_counts = next_check = loop.time()
+        next_organizer_check = loop.time() + ORGANIZER_CHECK_SECONDS
         last_counts: dict[str, int] | None = None
-        while not self.replaced:
+        while self.active:
             if self.publisher.fenced_out or not await self._renew():
                 return await self._replaced()
             now = loop.time()
-            if now >= next_counts:
+            if now >= next_organizer_check:
+                next_organizer_check = now + ORGANIZER_CHECK_SECONDS
+                await self._check_organizer_settings()
+            if now >= next_counts and self.active:
                 next_counts = now + COUNTS_SECONDS
                 last_counts = await self._report_counts(last_counts)
-            if now >= next_check:
+            if now >= next_check and self.active:
                 next_check = now + STATUS_CHECK_SECONDS
                 await self._check_stored_status()
             await asyncio.sleep(lease.RENEW_SECONDS)
@@ -227,13 +270,52 @@ class LiveEvent:
             return {}
 
     async def _report_counts(self, last: dict[str, int] | None) -> dict[str, int] | None:
-        counts = await self._counts()
+        counts = self.counts = await self._counts()
         if counts == last:
             return last
         await self.send({"type": "listeners", "counts": counts})
-        if self.session is not None:
-            await self.session.set_speech_languages(presence.speech_languages(counts))
+        await self._apply_speech()
         return counts
+
+    def _speech_languages(self) -> frozenset[str]:
+        """Languages to synthesize: offered by the organizer and asked for by a listener.
+
+        Listeners alone cannot switch speech on: anyone can open a socket asking for it.
+        """
+        return presence.speech_languages(self.counts) & self.speech_offered
+
+    async def _apply_speech(self) -> None:
+        if self.session is not None:
+            await self.session.set_speech_languages(self._speech_languages())
+
+    async def _check_organizer_settings(self) -> None:
+        """Close this connection if its presenter key was rotated; follow speech choices."""
+        try:
+            current = await organizer_settings(self.event.id)
+        except Exception:
+            logger.warning("could not read the settings of event %s", self.event.slug)
+            return
+        if current is None:
+            return  # deleted: the status check and the lease see to the rest
+        if self.key is not None and not hmac.compare_digest(
+            current.presenter_key.encode(), self.key.encode()
+        ):
+            return await self._revoke()
+        if current.speech_offered != self.speech_offered:
+            self.speech_offered = current.speech_offered
+            await self._apply_speech()
+
+    async def _revoke(self) -> None:
+        """The organizer rotated the key this connection came with: stop at once and close."""
+        if self.revoked:
+            return
+        self.revoked = True
+        logger.info("presenter key of event %s was rotated: closing", self.event.slug)
+        await self._end_session(drain=False)
+        await self.send(
+            protocol.error("unauthorized", "the presenter key was replaced", fatal=True)
+        )
+        await self._close_socket(protocol.CLOSE_UNAUTHORIZED)
 
     async def _check_stored_status(self) -> None:
         """Follow the organizer's "ended"; put back this connection's status if it was overwritten.

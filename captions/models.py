@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -21,6 +22,31 @@ def new_slug() -> str:
 
 def new_presenter_key() -> str:
     return secrets.token_urlsafe(24)
+
+
+# Permissions over every event, for people who are not its organizers (a venue's AV team).
+PRESENT_EVENT = "captions.present_event"
+EXPORT_TRANSCRIPT = "captions.export_transcript"
+
+
+class EventQuerySet(models.QuerySet):
+    """Events as seen by one user: their own, or all of them with the permission for it."""
+
+    def organized_by(self, user) -> EventQuerySet:
+        """The events a user runs in the admin: all of them for a superuser, else their own."""
+        if user.is_active and user.is_superuser:
+            return self
+        if not (user.is_active and user.is_staff):
+            return self.none()
+        return self.filter(organizers=user)
+
+    def allowing(self, user, permission: str) -> EventQuerySet:
+        """The events a staff user may act on: all of them with ``permission``, else their own."""
+        if not (user.is_active and user.is_staff):
+            return self.none()
+        if user.has_perm(permission):
+            return self
+        return self.filter(organizers=user)
 
 
 class EventStatus(models.TextChoices):
@@ -50,17 +76,35 @@ class Event(models.Model):
         choices=[("masked", _("masked")), ("removed", _("removed")), ("raw", _("raw"))],
         default="masked",
     )
+    # Who runs the event: they see and change it in the admin, present it with their login and
+    # download its transcripts. Others need the permissions below (superusers have them all).
+    organizers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("organizers"),
+        related_name="organized_events",
+        blank=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = EventQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("present_event", _("Can present any event and end it")),
+            ("export_transcript", _("Can download the transcripts of any event")),
+        ]
 
     def __str__(self) -> str:
         return self.title
 
+    def allows(self, user, permission: str) -> bool:
+        """Whether ``user`` may act on this event: with ``permission``, or as an organizer."""
+        return Event.objects.allowing(user, permission).filter(pk=self.pk).exists()
+
     def rotate_presenter_key(self) -> str:
-        """Issue a new presenter key; the old one stops working for new connections."""
+        """Issue a new presenter key; connections opened with the old one close within 2 s."""
         self.presenter_key = new_presenter_key()
         self.save(update_fields=["presenter_key", "updated_at"])
         return self.presenter_key
@@ -81,6 +125,9 @@ class EventLanguage(models.Model):
 
     event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="languages")
     code = models.CharField(_("language"), max_length=16, validators=[language_code_validator])
+    # Synthesized speech costs CPU (or an Azure bill) for every final: it is produced only for
+    # languages the organizer chose, and only while a listener of that language asks for it.
+    speech = models.BooleanField(_("offer synthesized speech"), default=False)
 
     class Meta:
         constraints = [

@@ -12,6 +12,14 @@ CLOSE_LANGUAGE_NOT_OFFERED = 4005
 CLOSE_REPLACED = 4008  # another presenter connection took over the event
 CLOSE_EVENT_ENDED = 4010  # the organizer ended the event; no audio accepted
 CLOSE_TOO_SLOW = 4029  # a listener did not read its captions fast enough (it may reconnect)
+CLOSE_TOO_MANY_ATTEMPTS = 4429  # too many wrong presenter keys lately, from this address or event
+CLOSE_TOO_MANY_LISTENERS = 4503  # the address or event holds as many listener sockets as allowed
+
+# The presenter's key travels in the handshake's Sec-WebSocket-Protocol header, never in a URL
+# (URLs reach access logs): the client offers PRESENTER_SUBPROTOCOL, which the server echoes,
+# and KEY_SUBPROTOCOL_PREFIX + key, which it never echoes.
+PRESENTER_SUBPROTOCOL = "captions.v1"
+KEY_SUBPROTOCOL_PREFIX = "key."
 
 MAX_AUDIO_FRAME = 64 * 1024  # bytes: 2 s of 16 kHz PCM16; browsers send ~100 ms (3,200 bytes)
 MAX_CONTROL_MESSAGE = 4 * 1024  # bytes of JSON
@@ -118,6 +126,19 @@ def parse_control(text: str) -> dict[str, Any]:
     if message["type"] == "preview" and not isinstance(message.get("language"), str):
         raise ControlError("malformed_message", 'preview needs a "language" string')
     return message
+
+
+def presenter_subprotocols(key: str | None) -> list[str]:
+    """What a presenter client offers in Sec-WebSocket-Protocol: the protocol, and its key."""
+    return [PRESENTER_SUBPROTOCOL, *([KEY_SUBPROTOCOL_PREFIX + key] if key else [])]
+
+
+def presenter_key(subprotocols: list[str]) -> str:
+    """The presenter key offered in the handshake, or "" if none was."""
+    for offered in subprotocols:
+        if offered.startswith(KEY_SUBPROTOCOL_PREFIX):
+            return offered.removeprefix(KEY_SUBPROTOCOL_PREFIX)
+    return ""
 
 
 def check_audio_frame(frame: bytes) -> None:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hmac
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.templatetags.static import static
@@ -17,7 +17,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from . import exports, storage
-from .models import Caption, Event
+from .models import EXPORT_TRANSCRIPT, Caption, Event
 from .qr import qr_png, qr_svg
 
 
@@ -167,24 +167,18 @@ def audience(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-def presenter_key_ok(request: HttpRequest, event: Event) -> bool:
-    """Whether the request carries the event's presenter key (or comes from staff)."""
-    if request.user.is_staff:
-        return True
-    given = request.GET.get("key", "")
-    return hmac.compare_digest(given.encode(), event.presenter_key.encode())
-
-
 @require_GET
 def presenter(request: HttpRequest, slug: str) -> HttpResponse:
-    """The presenter's page: microphone, live preview, listener counts and the join QR code."""
+    """The presenter's page: microphone, live preview, listener counts and the join QR code.
+
+    The page itself holds nothing secret and needs no key: its socket authenticates, with the
+    key the script reads from the link's fragment (``#key=...``), which browsers never send,
+    or with the organizer's login. A key in the query string would be in every access log.
+    """
     event = get_object_or_404(Event.objects.prefetch_related("languages"), slug=slug)
-    if not presenter_key_ok(request, event):
-        return render(request, "captions/presenter_forbidden.html", {"event": event}, status=403)
     link = audience_url(request, event)
     config = {
         "slug": event.slug,
-        "key": request.GET.get("key", ""),
         "worklet": static("js/pcm-worklet.js"),
         "strings": presenter_strings(),
         "sourceLanguage": event.source_language,
@@ -272,8 +266,13 @@ def join_card(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @staff_member_required
 def transcript(request: HttpRequest, slug: str, language: str, fmt: str) -> HttpResponse:
-    """The stored finals of one language as a TXT, SRT or WebVTT download."""
+    """The stored finals of one language as a TXT, SRT or WebVTT download.
+
+    For the event's organizers, and for users with the permission to export any transcript.
+    """
     event = get_object_or_404(Event.objects.prefetch_related("languages"), slug=slug)
+    if not event.allows(request.user, EXPORT_TRANSCRIPT):
+        raise PermissionDenied
     if fmt not in exports.FORMATS or language not in event.audience_language_codes():
         raise Http404("No such transcript.")
     finals = list(Caption.objects.filter(event=event, language=language).order_by("seq"))

@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import tempfile
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "captions",
+    "axes",  # admin login attempts (AXES_* below)
 ]
 
 MIDDLEWARE = [
@@ -97,6 +99,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks
 ]
 
 ROOT_URLCONF = "presenter_site.urls"
@@ -199,6 +202,27 @@ AZURE_SPEECH_REGION = env_str("AZURE_SPEECH_REGION", "").strip()
 AZURE_SPEECH_ENDPOINT = env_str("AZURE_SPEECH_ENDPOINT", "").strip()
 AZURE_SPEECH_VOICES = env_str("AZURE_SPEECH_VOICES", "").strip()
 
+# Admin logins: django-axes locks a username at one address out after LOGIN_FAILURE_LIMIT wrong
+# passwords, for LOGIN_COOLOFF_MINUTES. By username and address together, so that a stranger on
+# a venue's shared NAT address cannot lock every organizer there out. The address is
+# REMOTE_ADDR, which Daphne and uvicorn take from a trusted proxy's forwarded headers.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+# Abuse limits (captions/limits.py). Wrong presenter keys a minute, per client address (an
+# IPv6 client by its /64) and per event, before further attempts are refused (close 4429).
+PRESENTER_KEY_FAILURES_PER_ADDRESS = env_int("PRESENTER_KEY_FAILURES_PER_ADDRESS", 10, minimum=1)
+PRESENTER_KEY_FAILURES_PER_EVENT = env_int("PRESENTER_KEY_FAILURES_PER_EVENT", 60, minimum=1)
+# Listener sockets per client address and per event, across every process (close 4503). A
+# hall's phones often share one NAT address: keep the first in the hundreds.
+LISTENERS_PER_ADDRESS = env_int("LISTENERS_PER_ADDRESS", 500, minimum=1)
+LISTENERS_PER_EVENT = env_int("LISTENERS_PER_EVENT", 20_000, minimum=1)
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

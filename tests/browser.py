@@ -68,7 +68,7 @@ def create_event(
     lines = [
         "from captions.models import Event, EventLanguage",
         f"e = Event.objects.create(title={title!r}, source_language={source!r})",
-        *(f"EventLanguage.objects.create(event=e, code={code!r})" for code in targets),
+        *(f"EventLanguage.objects.create(event=e, code={code!r}, speech=True)" for code in targets),
         "print(e.slug, e.presenter_key)",
     ]
     slug, key = servers.shell("\n".join(lines)).strip().splitlines()[-1].split()

@@ -6,6 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
+from captions import protocol
 from captions.engines import reset_engine
 from captions.models import Event, EventLanguage
 from presenter_site.asgi import application
@@ -35,19 +36,21 @@ def _clean_test_keys():
 
 @pytest.fixture
 def event(db) -> Event:
-    """An English talk offered in Spanish and French."""
+    """An English talk offered in Spanish and French, with speech."""
     event = Event.objects.create(title="Keynote", source_language="en")
     for code in ("es", "fr"):
-        EventLanguage.objects.create(event=event, code=code)
+        EventLanguage.objects.create(event=event, code=code, speech=True)
     return event
 
 
 def presenter(event: Event, key: str | None = None) -> WebsocketCommunicator:
+    """A presenter socket, its key offered as a subprotocol as the page does."""
     key = event.presenter_key if key is None else key
     return WebsocketCommunicator(
         application,
-        f"/ws/events/{event.slug}/presenter/?key={key}",
+        f"/ws/events/{event.slug}/presenter/",
         headers=[(b"origin", b"http://localhost"), (b"host", b"localhost")],
+        subprotocols=protocol.presenter_subprotocols(key),
     )
 
 

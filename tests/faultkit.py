@@ -36,6 +36,7 @@ import redis
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
+from captions.protocol import presenter_subprotocols
 from tests.fake_engine import WORDS, silence, tone
 from tests.servers import ServerSet, free_port
 
@@ -276,6 +277,7 @@ class Client:
     """What the presenter and listener clients share: a port list and a reconnecting loop."""
 
     fatal_closes: frozenset[int] = frozenset()
+    subprotocols: list[str] | None = None
 
     def __init__(self, ports: Sequence[int], path: str, name: str) -> None:
         self.ports = list(ports)
@@ -333,6 +335,7 @@ class Client:
             return await websockets.connect(
                 self.url(),
                 origin=f"http://127.0.0.1:{self.port}",
+                subprotocols=self.subprotocols,
                 open_timeout=5,
                 close_timeout=2,
                 ping_interval=None,  # browsers do not ping; they answer the server's pings
@@ -417,7 +420,8 @@ class PresenterClient(Client):
         go_live: bool = True,
         name: str = "presenter",
     ) -> None:
-        super().__init__(ports, f"/ws/events/{event.slug}/presenter/?key={event.key}", name)
+        super().__init__(ports, f"/ws/events/{event.slug}/presenter/", name)
+        self.subprotocols = presenter_subprotocols(event.key)  # the key is never in the URL
         self.script = list(script)
         self.go_live = go_live
         self.live = False

@@ -45,7 +45,8 @@ def test_event_list_shows_status_live_listener_counts_and_links(client, staff, e
     assert response.status_code == 200
     assert "es 1" in html
     assert "(listening: es 1)" in html
-    assert f"/e/{event.slug}/present/?key={event.presenter_key}" in html
+    assert f"/e/{event.slug}/present/#key={event.presenter_key}" in html
+    assert "?key=" not in html
     assert f"/e/{event.slug}/card/" in html
 
 
@@ -60,16 +61,18 @@ def test_change_page_has_transcripts_join_card_and_a_rotate_button(client, staff
     assert f"/e/{event.slug}/display/fr/" in html
 
 
-def test_rotate_button_issues_a_new_presenter_key(client, staff, event):
+def test_change_page_links_the_presenter_page_with_the_key_in_the_fragment(client, staff, event):
+    html = client.get(f"/admin/captions/event/{event.pk}/change/").content.decode()
+    assert f"/e/{event.slug}/present/#key={event.presenter_key}" in html
+    assert "?key=" not in html
+
+
+def test_rotate_button_issues_a_new_presenter_key_and_says_what_happens(client, staff, event):
     old = event.presenter_key
-    response = client.post(f"/admin/captions/event/{event.pk}/rotate-key/")
-    assert response.status_code == 302
+    response = client.post(f"/admin/captions/event/{event.pk}/rotate-key/", follow=True)
     event.refresh_from_db()
     assert event.presenter_key != old
-    assert client.get(f"/e/{event.slug}/present/?key={old}").status_code == 200  # staff
-    client.logout()
-    assert client.get(f"/e/{event.slug}/present/?key={old}").status_code == 403
-    assert client.get(f"/e/{event.slug}/present/?key={event.presenter_key}").status_code == 200
+    assert "disconnected within 2 seconds" in response.content.decode()
 
 
 def test_rotating_the_key_needs_a_post(client, staff, event):
@@ -99,3 +102,26 @@ def test_rotate_action_still_works_on_many_events(client, staff, event):
 def test_add_page_renders(client, staff):
     assert client.get("/admin/captions/event/add/").status_code == 200
     assert Event.objects.count() == 0
+
+
+def test_whoever_creates_an_event_organizes_it(client, staff):
+    response = client.post(
+        "/admin/captions/event/add/",
+        {
+            "title": "Panel",
+            "slug": "panel1",
+            "source_language": "en",
+            "profanity": "masked",
+            "status": "waiting",
+            "languages-TOTAL_FORMS": "1",
+            "languages-INITIAL_FORMS": "0",
+            "languages-0-code": "es",
+            "languages-0-speech": "on",
+            "glossary-TOTAL_FORMS": "0",
+            "glossary-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:3000]
+    event = Event.objects.get(slug="panel1")
+    assert list(event.organizers.all()) == [staff]
+    assert event.languages.get(code="es").speech is True

@@ -44,12 +44,13 @@ async def test_a_missing_presenter_key_is_refused_with_4001(event):
     assert await closed_with(comm) == protocol.CLOSE_UNAUTHORIZED
 
 
-async def test_a_staff_login_may_present_without_the_key(event):
+async def test_an_organizers_login_may_present_without_the_key(event):
     from django.contrib.auth.models import User
 
     from captions.consumers import PresenterConsumer
 
     staff = await User.objects.acreate(username="organizer", is_staff=True)
+    await event.organizers.aadd(staff)  # staff alone is not enough (tests/test_access.py)
     # What AuthMiddlewareStack puts in the scope for a staff session cookie.
     comm = WebsocketCommunicator(PresenterConsumer.as_asgi(), "/")
     comm.scope.update(user=staff, url_route={"kwargs": {"slug": event.slug}})

@@ -11,6 +11,7 @@ import json
 import pytest
 import websockets
 
+from captions.protocol import presenter_subprotocols
 from tests.fake_engine import silence, tone
 from tests.servers import server_set
 
@@ -36,9 +37,13 @@ def create_event(servers) -> tuple[str, str]:
     return slug, key
 
 
-def connect(port: int, path: str):
+def connect(port: int, path: str, key: str | None = None):
+    """A socket to ``path``; a presenter's ``key`` goes in the handshake's subprotocols."""
     return websockets.connect(
-        f"ws://127.0.0.1:{port}{path}", origin=f"http://127.0.0.1:{port}", open_timeout=10
+        f"ws://127.0.0.1:{port}{path}",
+        origin=f"http://127.0.0.1:{port}",
+        subprotocols=presenter_subprotocols(key) if key else None,
+        open_timeout=10,
     )
 
 
@@ -56,7 +61,7 @@ async def test_captions_cross_from_one_server_process_to_another(servers, listen
     async with (
         connect(port_b, f"/ws/events/{slug}/audience/es/") as spanish,
         connect(port_b, f"/ws/events/{slug}/audience/fr/") as french,
-        connect(port_a, f"/ws/events/{slug}/presenter/?key={key}") as speaker,
+        connect(port_a, f"/ws/events/{slug}/presenter/", key) as speaker,
     ):
         await speaker.send(json.dumps({"type": "start"}))
         for frame in (tone(0.1), tone(0.1), silence(0.1)):
@@ -72,7 +77,7 @@ async def test_listener_counts_add_up_across_server_processes(servers):
         connect(port_a, f"/ws/events/{slug}/audience/es/"),
         connect(port_b, f"/ws/events/{slug}/audience/es/"),
         connect(port_b, f"/ws/events/{slug}/audience/fr/"),
-        connect(port_a, f"/ws/events/{slug}/presenter/?key={key}") as speaker,
+        connect(port_a, f"/ws/events/{slug}/presenter/", key) as speaker,
     ):
         while True:
             message = json.loads(await asyncio.wait_for(speaker.recv(), 10))

@@ -112,7 +112,7 @@ async def test_a_listener_that_stops_reading_is_dropped_and_delays_nobody(server
     try:
         async with (
             connect(listener_port, path) as reader,
-            connect(presenter_port, f"/ws/events/{slug}/presenter/?key={key}") as speaker,
+            connect(presenter_port, f"/ws/events/{slug}/presenter/", key) as speaker,
         ):
             presenter = Presenter(speaker)
             await presenter.counts_reach({"es": 2})

@@ -1,6 +1,9 @@
 // Presenter page: microphone -> AudioWorklet (16 kHz PCM16, 100 ms frames) -> WebSocket.
 // Shows its own captions, listener counts and the connection state; reconnects with
 // backoff and keeps up to MAX_BUFFERED_FRAMES of audio across a drop, so no speech is lost.
+// The presenter key is in the link's fragment (#key=...), which browsers never send to a
+// server, and travels in the socket's handshake as a subprotocol: never in a URL, so never in
+// an access log. Without a key the socket relies on the organizer's login.
 "use strict";
 
 (function () {
@@ -9,6 +12,8 @@
   const MAX_BUFFERED_FRAMES = 300; // 30 s of 100 ms frames
   const MAX_SOCKET_BACKLOG = 256 * 1024; // bytes queued in the socket before we hold back
   const FATAL_CLOSES = new Set([1000, 4001, 4004, 4008, 4010]);
+  const TOO_MANY_ATTEMPTS = 4429; // wrong keys were tried here lately: wait out the minute
+  const SUBPROTOCOL = "captions.v1";
   const PRESENTER_LOST = new Set(["presenter_lost", "presenter_disconnected"]);
   const PING_MS = 20000;
 
@@ -79,16 +84,25 @@
 
   // ---- socket ---------------------------------------------------------------------
 
+  function presenterKey() {
+    const key = new URLSearchParams(location.hash.slice(1)).get("key") || "";
+    return /^[A-Za-z0-9_-]{1,128}$/.test(key) ? key : ""; // a subprotocol allows no other characters
+  }
+
   function socketUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const key = encodeURIComponent(config.key);
-    return `${scheme}//${location.host}/ws/events/${config.slug}/presenter/?key=${key}`;
+    return `${scheme}//${location.host}/ws/events/${config.slug}/presenter/`;
+  }
+
+  function socketProtocols() {
+    const key = presenterKey();
+    return key ? [SUBPROTOCOL, "key." + key] : [SUBPROTOCOL];
   }
 
   function connect() {
     clearTimeout(state.reconnectTimer);
     setConnection(state.attempt ? "reconnecting" : "connecting");
-    const socket = new WebSocket(socketUrl());
+    const socket = new WebSocket(socketUrl(), socketProtocols());
     socket.binaryType = "arraybuffer";
     state.socket = socket;
     state.greeted = false;
@@ -124,6 +138,10 @@
       return;
     }
     setConnection("reconnecting");
+    if (event.code === TOO_MANY_ATTEMPTS) {
+      state.reconnectTimer = setTimeout(connect, 60000);
+      return;
+    }
     // Short waits: audio is piling up in the buffer meanwhile.
     const delay = Math.min(5000, 500 * 2 ** state.attempt) * (0.75 + Math.random() * 0.5);
     state.attempt += 1;
@@ -222,6 +240,9 @@
       case "event_ended":
         state.fatal = true;
         showAlert(S.ended, "info");
+        break;
+      case "too_many_attempts":
+        showAlert(S.too_many_attempts || msg.detail);
         break;
       case "replaced":
         state.fatal = true;
@@ -486,6 +507,8 @@
     navigator.mediaDevices.addEventListener("devicechange", listDevices);
   }
   if (!window.isSecureContext) showAlert(S.insecure, "warning");
+  // A new link pasted into this tab changes only the fragment, which loads nothing.
+  window.addEventListener("hashchange", () => location.reload());
 
   updateButtons();
   listDevices();

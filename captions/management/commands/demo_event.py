@@ -40,13 +40,15 @@ class Command(BaseCommand):
         if created:
             supported = get_engine().language_support().targets_for(source)
             for code in sorted(supported & {"es", "pt", "ca", "fr", "de"} or supported)[:4]:
-                EventLanguage.objects.get_or_create(event=event, code=code)
+                EventLanguage.objects.get_or_create(
+                    event=event, code=code, defaults={"speech": True}
+                )
         base = f"{scheme}://{host or lan_address()}:{port}"
         # Over HTTPS a presenter on another laptop in the room gets the microphone too.
         local = f"http://localhost:{port}" if scheme == "http" else base
         languages = ", ".join(event.audience_language_codes())
         self.stdout.write(f"Event: {event.title} ({languages})")
-        self.stdout.write(f"Presenter: {local}/e/{event.slug}/present/?key={event.presenter_key}")
+        self.stdout.write(f"Presenter: {local}/e/{event.slug}/present/#key={event.presenter_key}")
         self.stdout.write(f"Audience:  {base}/e/{event.slug}/")
         self.stdout.write(
             f"Organizer panel: {local}/admin/ (create a login: manage.py createsuperuser)"
