@@ -275,7 +275,10 @@ async def run_drill(name: str, args: argparse.Namespace) -> list[str]:
     workdir = Path(tempfile.mkdtemp(prefix="faults-bench-"))
     redis_server = RedisServer(workdir / "redis")
     redis_server.start()
-    servers = server_set(workdir, REDIS_URL=redis_server.url, LOG_LEVEL="WARNING")
+    # Every client shares one address: lift the per-address cap (captions/limits.py).
+    servers = server_set(
+        workdir, REDIS_URL=redis_server.url, LOG_LEVEL="WARNING", LISTENERS_PER_ADDRESS="1000000"
+    )
     try:
         event = create_event(servers, LANGUAGES)
         stage = Stage(redis_server, servers, event.id, args)
