@@ -12,7 +12,7 @@ from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from captions import lease, presence
+from captions import lease, presence, protocol
 from captions.fanout import get_hub
 from captions.models import Event, EventStatus
 from presenter_site.asgi import application
@@ -108,11 +108,11 @@ def test_junk_on_both_sockets_leaves_no_state_behind(
     Event.objects.filter(pk=event.pk).update(status=EventStatus.WAITING)
 
     async def scenario() -> None:
-        key = f"key={quote(event.presenter_key)}&" + presenter_query
         speaker = WebsocketCommunicator(
             application,
-            f"/ws/events/{event.slug}/presenter/?{key}",
+            f"/ws/events/{event.slug}/presenter/?{presenter_query}",
             headers=[(b"origin", presenter_origin), (b"host", b"localhost")],
+            subprotocols=protocol.presenter_subprotocols(event.presenter_key),
         )
         phone = WebsocketCommunicator(
             application,
