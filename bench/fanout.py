@@ -201,10 +201,10 @@ async def drive(args: argparse.Namespace) -> None:
     ours, uvic and uvis listen to); ``group`` mode does one ``group_send`` per language per
     update through ``channels.layers.get_channel_layer()``, configured by settings.
     """
-    if args.mode == "group":
-        import django
+    import django
 
-        django.setup()
+    django.setup()  # captions.fanout imports models (its history cache)
+    if args.mode == "group":
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
