@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 
 from .engines.base import SessionConfig
+from .history import shared_query
 from .models import Event
 
 
@@ -75,13 +77,14 @@ async def load_event_cached(slug: str) -> EventInfo | None:
     captions.status.read_status, which is never stale. The least recently used entries go
     first once EVENT_CACHE_SIZE slugs are held, so random slugs cannot fill memory.
     """
-    now = time.monotonic()
     cached = _event_cache.get(slug)
-    if cached is not None and now - cached[0] < EVENT_CACHE_SECONDS:
+    if cached is not None and time.monotonic() - cached[0] < EVENT_CACHE_SECONDS:
         _event_cache.move_to_end(slug)
         return cached[1]
-    event = await load_event(slug)
-    _event_cache[slug] = (now, event)
+    # Joiners who arrive while a lookup runs share it (a storm stampeded the database).
+    loop_now = asyncio.get_running_loop().time()
+    _, event = await shared_query().get(("event", slug), lambda: load_event(slug), loop_now - 1)
+    _event_cache[slug] = (time.monotonic(), event)  # stamped when the lookup came back
     _event_cache.move_to_end(slug)
     while len(_event_cache) > EVENT_CACHE_SIZE:
         _event_cache.popitem(last=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import pytest
@@ -149,3 +150,19 @@ async def test_an_unexpected_failure_in_a_listener_consumer_still_counts_it_out(
     assert presence._local[event.id]["es"] == 0
     assert get_hub().listener_count(stream_name(event.id, "es")) == 0
     await comm.wait()
+
+
+async def test_joiners_arriving_together_share_one_event_lookup(event, monkeypatch):
+    calls = 0
+    original = events.load_event
+
+    async def counted(slug):
+        nonlocal calls
+        calls += 1
+        return await original(slug)
+
+    monkeypatch.setattr(events, "load_event", counted)
+    events._event_cache.clear()
+    found = await asyncio.gather(*(events.load_event_cached(event.slug) for _ in range(50)))
+    assert calls == 1
+    assert {info.id for info in found} == {event.id}
