@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from . import lease, presence, protocol, storage
 from .engines import get_engine
@@ -130,11 +131,16 @@ class LiveEvent:
             return
         if self.session is not None:  # already live: every start is answered with the status
             return await self.send(Status(self.state).message())
+        if not _sessions.take():
+            limit = settings.ENGINE_MAX_SESSIONS
+            detail = f"this server captions at most {limit} talks at once (ENGINE_MAX_SESSIONS)"
+            return await self.send(protocol.error("engine_busy", detail))
         self.counts = await self._counts()
         config = self.event.session_config(self._speech_languages())
         try:
             session = await get_engine().start_session(config)
         except EngineError as exc:
+            _sessions.give_back()
             await self.send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
             return
         self.relay = CaptionRelay(
@@ -208,6 +214,7 @@ class LiveEvent:
         """Forget and close a session that failed, so a new "start" can open another."""
         if self.session is session:
             self.session = self.pump = self.relay = None
+            _sessions.give_back()
         await relay.withdraw_open()
         try:
             await session.close()
@@ -220,6 +227,7 @@ class LiveEvent:
         self.session = self.pump = self.relay = None
         if session is None:
             return
+        _sessions.give_back()
         try:
             if drain:
                 await session.finish()
@@ -357,3 +365,23 @@ class LiveEvent:
             message["language"] = self.preview_language
             message["text"] = translations.get(self.preview_language, "")
         await self.send(message)
+
+
+class SessionSlots:
+    """This process's count of engine sessions, against settings.ENGINE_MAX_SESSIONS."""
+
+    def __init__(self) -> None:
+        self.open = 0
+
+    def take(self) -> bool:
+        limit = settings.ENGINE_MAX_SESSIONS
+        if limit and self.open >= limit:
+            return False
+        self.open += 1
+        return True
+
+    def give_back(self) -> None:
+        self.open = max(0, self.open - 1)
+
+
+_sessions = SessionSlots()

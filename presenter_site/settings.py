@@ -184,6 +184,14 @@ CAPTION_ENGINE = {
     "OPTIONS": {},
 }
 
+# Talks one server process captions at once; past it a presenter's start is refused with
+# "engine_busy" instead of slowing every room. The embedded engine met its latency targets with
+# 2 presenters on a 2-core machine (bench/engine.py --presenters); 0 means no limit (a cloud
+# engine costs this machine little).
+ENGINE_MAX_SESSIONS = env_int(
+    "ENGINE_MAX_SESSIONS", 2 if CAPTION_ENGINE["BACKEND"] == "local" else 0, minimum=0
+)
+
 # How many recent finals a listener receives on arrival.
 CAPTION_HISTORY_LIMIT = env_int("CAPTION_HISTORY_LIMIT", 200, minimum=0)
 

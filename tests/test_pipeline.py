@@ -331,3 +331,25 @@ async def test_a_second_joiner_gets_history_from_the_process_cache_without_a_que
     assert [m["text"] for m in history if m["type"] == "caption"] == ["[es] alpha"]
     for comm in (first, second, speaker):
         await comm.disconnect()
+
+
+async def test_a_server_at_its_engine_session_limit_refuses_a_new_talk_by_name(event, settings):
+    from captions.models import Event, EventLanguage
+
+    settings.ENGINE_MAX_SESSIONS = 1
+    other = await Event.objects.acreate(title="Parallel room", source_language="en")
+    await EventLanguage.objects.acreate(event=other, code="es")
+    first = await start_presenter(event)
+    second = presenter(other)
+    await second.connect()
+    await receive_until(second, lambda m: m["type"] == "status")
+    await second.send_json_to({"type": "start"})
+    refusal = await receive_until(second, lambda m: m["type"] == "error")
+    assert refusal[-1]["code"] == "engine_busy"
+    assert "ENGINE_MAX_SESSIONS" in refusal[-1]["detail"]
+    await first.send_json_to({"type": "pause"})
+    await receive_until(first, lambda m: m.get("status") == "paused")
+    await second.send_json_to({"type": "start"})
+    await receive_until(second, lambda m: m.get("status") == "live")
+    for comm in (first, second):
+        await comm.disconnect()

@@ -249,6 +249,10 @@
         stopMic();
         showAlert(S.replaced);
         break;
+      case "engine_busy": // this server captions as many talks as it can: ask again shortly
+        showAlert(msg.detail || msg.code, "warning");
+        if (state.wantLive) setTimeout(() => state.wantLive && send({ type: "start" }), 5000);
+        break;
       case "engine_failed":
         showAlert(S.engine_failed + (msg.detail ? " (" + msg.detail + ")" : ""));
         if (!msg.fatal && state.wantLive) setTimeout(() => state.wantLive && send({ type: "start" }), 3000);
