@@ -76,7 +76,8 @@ def speak_and_read(chromium, base: str, slug: str, key: str, language: str, expe
     presenter.goto(f"{base}/e/{slug}/present/#key={key}")
     expect(presenter.locator("#connection")).to_have_attribute("data-state", "connected")
     presenter.locator("#mic").click()
-    expect(presenter.locator("#status")).to_have_attribute("data-state", "live")
+    # The embedded engine loads Whisper on its first session: seconds on a busy machine.
+    expect(presenter.locator("#status")).to_have_attribute("data-state", "live", timeout=30_000)
     final = audience.locator("#captions .caption.final").filter(has_text=expected)
     expect(final.first).to_be_visible(timeout=60_000)
     return presenter, audience
