@@ -40,8 +40,8 @@ DRAIN_SECONDS = 8.0  # how long a stopping session may take to deliver its last 
 # them catch up from the database when their own link comes back.
 PUBLISH_DRAIN_SECONDS = 1.5
 COUNTS_SECONDS = 2.0  # how often the presenter hears listener counts
-STATUS_CHECK_SECONDS = 2.0  # how often the stored status is compared with this connection's
-# How often the organizer's settings are read: a rotated key closes its connections within 2 s.
+# How often the organizer's settings and the stored status are read: a rotated key closes its
+# connections, and an "ended" from the admin ends the talk, within 2 s.
 ORGANIZER_CHECK_SECONDS = 1.0
 
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -53,17 +53,18 @@ class OrganizerSettings:
     """What the organizer may change in the admin while the event is live."""
 
     presenter_key: str
+    status: str
     speech_offered: frozenset[str]
 
 
 @database_sync_to_async
 def organizer_settings(event_id: int) -> OrganizerSettings | None:
-    """The event's current presenter key and speech languages, or None if it was deleted."""
-    key = Event.objects.filter(pk=event_id).values_list("presenter_key", flat=True).first()
-    if key is None:
+    """The event's presenter key, stored status and speech languages; None if it was deleted."""
+    row = Event.objects.filter(pk=event_id).values_list("presenter_key", "status").first()
+    if row is None:
         return None
     languages = EventLanguage.objects.filter(event_id=event_id, speech=True)
-    return OrganizerSettings(key, frozenset(languages.values_list("code", flat=True)))
+    return OrganizerSettings(*row, frozenset(languages.values_list("code", flat=True)))
 
 
 class LiveEvent:
@@ -245,7 +246,7 @@ class LiveEvent:
     async def _tick_forever(self) -> None:
         """Renew the lease; now and then report listener counts and check for the organizer."""
         loop = asyncio.get_running_loop()
-        next_counts = next_check = loop.time()
+        next_counts = loop.time()
         next_organizer_check = loop.time() + ORGANIZER_CHECK_SECONDS
         last_counts: dict[str, int] | None = None
         while self.active:
@@ -254,13 +255,10 @@ class LiveEvent:
             now = loop.time()
             if now >= next_organizer_check:
                 next_organizer_check = now + ORGANIZER_CHECK_SECONDS
-                await self._check_organizer_settings()
+                await self._check_organizer_settings(follow_status=True)
             if now >= next_counts and self.active:
                 next_counts = now + COUNTS_SECONDS
                 last_counts = await self._report_counts(last_counts)
-            if now >= next_check and self.active:
-                next_check = now + STATUS_CHECK_SECONDS
-                await self._check_stored_status()
             await asyncio.sleep(lease.RENEW_SECONDS)
 
     async def _renew(self) -> bool:
@@ -296,65 +294,55 @@ class LiveEvent:
         if self.session is not None:
             await self.session.set_speech_languages(self._speech_languages())
 
-    async def _check_organizer_settings(self) -> None:
-        """Close this connection if its presenter key was rotated; follow speech choices."""
+    async def _check_organizer_settings(self, *, follow_status: bool = False) -> None:
+        """Close if the presenter key was rotated; follow speech choices and the stored status.
+
+        The stored status: the organizer's "ended" ends the talk; any other value that differs
+        from this connection's was written by a racer replaced an instant after it connected,
+        and is put back (the lease holder decides live or paused).
+        """
         try:
             current = await organizer_settings(self.event.id)
         except Exception:
             logger.warning("could not read the settings of event %s", self.event.slug)
             return
         if current is None:
-            return  # deleted: the status check and the lease see to the rest
+            return  # deleted: the lease and the listeners' status reads see to the rest
         if self.key is not None and not hmac.compare_digest(
             current.presenter_key.encode(), self.key.encode()
         ):
-            return await self._revoke()
+            if not self.revoked:  # checked again before the close has gone through
+                self.revoked = True
+                detail = "the presenter key was replaced"
+                await self._stop("unauthorized", detail, protocol.CLOSE_UNAUTHORIZED)
+            return
         if current.speech_offered != self.speech_offered:
             self.speech_offered = current.speech_offered
             await self._apply_speech()
-
-    async def _revoke(self) -> None:
-        """The organizer rotated the key this connection came with: stop at once and close."""
-        if self.revoked:
+        if not follow_status or current.status == self.state:
             return
-        self.revoked = True
-        logger.info("presenter key of event %s was rotated: closing", self.event.slug)
-        await self._end_session(drain=False)
-        await self.send(
-            protocol.error("unauthorized", "the presenter key was replaced", fatal=True)
-        )
-        await self._close_socket(protocol.CLOSE_UNAUTHORIZED)
-
-    async def _check_stored_status(self) -> None:
-        """Follow the organizer's "ended"; put back this connection's status if it was overwritten.
-
-        A connection that was replaced an instant after it connected may still have written
-        its status; the holder of the lease is the one that decides live or paused.
-        """
-        try:
-            stored = await stored_status(self.event.id)
-        except Exception:
-            logger.warning("could not read the status of event %s", self.event.slug)
-            return
-        if stored == EventStatus.ENDED and self.state != EventStatus.ENDED:
+        if current.status == EventStatus.ENDED:
             await self._end_session()
             self.state = EventStatus.ENDED
             await self.send(protocol.status(EventStatus.ENDED))
             await self._close_socket(protocol.CLOSE_EVENT_ENDED)
-        elif stored != self.state and not self.replaced:
+        elif self.active:
             await self.set_status(self.state)
 
     async def _replaced(self) -> None:
-        """Another presenter connection holds the event now: stop at once, without draining."""
-        if self.replaced:
-            return
-        self.replaced = True
-        logger.info("presenter of event %s was replaced by a newer connection", self.event.slug)
+        """Another presenter connection holds the event now."""
+        if not self.replaced:
+            self.replaced = True
+            await self._stop(
+                "replaced", "another presenter connection took over", protocol.CLOSE_REPLACED
+            )
+
+    async def _stop(self, code: str, detail: str, close_code: int) -> None:
+        """This connection no longer holds the event: stop at once, without draining, and close."""
+        logger.info("presenter of event %s stops: %s", self.event.slug, detail)
         await self._end_session(drain=False)
-        await self.send(
-            protocol.error("replaced", "another presenter connection took over", fatal=True)
-        )
-        await self._close_socket(protocol.CLOSE_REPLACED)
+        await self.send(protocol.error(code, detail, fatal=True))
+        await self._close_socket(close_code)
 
     async def _link_changed(self, up: bool) -> None:
         await self.send({"type": "link", "state": "up" if up else "down"})

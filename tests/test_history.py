@@ -7,16 +7,21 @@ import asyncio
 from captions.history import RecentFinals, SharedQuery
 
 
-async def test_callers_asking_while_a_query_runs_share_it():
-    runs = 0
+class NumberedRuns:
+    """A slow query whose result is the number of its run."""
 
-    async def query():
-        nonlocal runs
-        runs += 1
-        this_run = runs
+    def __init__(self) -> None:
+        self.runs = 0
+
+    async def __call__(self) -> int:
+        self.runs += 1
+        this_run = self.runs
         await asyncio.sleep(0.05)
         return this_run
 
+
+async def test_callers_asking_while_a_query_runs_share_it():
+    query = NumberedRuns()
     shared = SharedQuery()
     now = asyncio.get_running_loop().time()
     results = [
@@ -24,19 +29,11 @@ async def test_callers_asking_while_a_query_runs_share_it():
         for _, r in await asyncio.gather(*(shared.get(("e", "es"), query, now) for _ in range(100)))
     ]
     assert results == [1] * 100
-    assert runs == 1
+    assert query.runs == 1
 
 
 async def test_a_caller_who_subscribed_after_a_query_began_gets_a_fresh_one():
-    runs = 0
-
-    async def query():
-        nonlocal runs
-        runs += 1
-        this_run = runs
-        await asyncio.sleep(0.05)
-        return this_run
-
+    query = NumberedRuns()
     shared = SharedQuery()
     loop = asyncio.get_running_loop()
     first = asyncio.ensure_future(shared.get(("e", "es"), query, loop.time()))
