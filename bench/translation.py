@@ -20,10 +20,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from captions.speech import SpeechRouter, build_synthesizer  # noqa: E402
-from captions.speech.wav import duration  # noqa: E402
-from captions.translation import build_router  # noqa: E402
-from captions.translation.router import Router  # noqa: E402
+from captions.engines.offline.speech import SpeechRouter, build_synthesizer  # noqa: E402
+from captions.engines.offline.speech.wav import duration  # noqa: E402
+from captions.engines.offline.translation import build_router  # noqa: E402
+from captions.engines.offline.translation.router import Router  # noqa: E402
 
 ENGLISH = [
     "Welcome everyone to this year's conference on open source software.",

@@ -19,7 +19,8 @@ pytestmark = pytest.mark.timeout(60)
 # Reads of the process environment that are not project settings.
 NOT_SETTINGS = {
     "presenter_site/asgi.py": "DJANGO_SETTINGS_MODULE",
-    "captions/translation/bergamot.py": "XDG_CACHE_HOME",  # the system's cache convention
+    # the system's cache convention
+    "captions/engines/offline/translation/bergamot.py": "XDG_CACHE_HOME",
 }
 
 
@@ -115,7 +116,7 @@ def test_engine_settings_come_from_the_environment_through_the_reader(tmp_path):
     """The Whisper and Azure engines read what settings.py read from the environment."""
     code = (
         "import django; django.setup()\n"
-        "from captions.engines.whisper.model import ModelSettings\n"
+        "from captions.engines.offline.model import ModelSettings\n"
         "from captions.engines.azure import AzureEngine\n"
         "print(ModelSettings.from_settings())\n"
         "print(AzureEngine().options.url)\n"

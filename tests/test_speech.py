@@ -8,12 +8,17 @@ import wave
 
 import pytest
 
-from captions.speech import SpeechError, build_synthesizer, get_synthesizer, reset_synthesizer
-from captions.speech.encode import ffmpeg_available
-from captions.speech.espeak import EspeakSynthesizer, parse_voices, voice_map
-from captions.speech.piper import PiperSynthesizer, bundled_voices
-from captions.speech.piper import available as piper_available
-from captions.speech.wav import duration, pcm_to_wav, streamed_wav_to_pcm
+from captions.engines.offline.speech import (
+    SpeechError,
+    build_synthesizer,
+    get_synthesizer,
+    reset_synthesizer,
+)
+from captions.engines.offline.speech.encode import ffmpeg_available
+from captions.engines.offline.speech.espeak import EspeakSynthesizer, parse_voices, voice_map
+from captions.engines.offline.speech.piper import PiperSynthesizer, bundled_voices
+from captions.engines.offline.speech.piper import available as piper_available
+from captions.engines.offline.speech.wav import duration, pcm_to_wav, streamed_wav_to_pcm
 
 needs_espeak = pytest.mark.skipif(not shutil.which("espeak-ng"), reason="espeak-ng missing")
 needs_piper = pytest.mark.skipif(

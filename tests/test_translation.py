@@ -7,23 +7,27 @@ import threading
 
 import pytest
 
-from captions.translation import (
+from captions.engines.offline.translation import (
     TranslationError,
     Translator,
     build_router,
     get_translator,
     reset_translator,
 )
-from captions.translation.apertium import (
+from captions.engines.offline.translation.apertium import (
     ApertiumTranslator,
     available,
     decode_output,
     encode_input,
     pair_from_mode,
 )
-from captions.translation.bergamot import BergamotTranslator, bundled_model_dirs, direction_of
-from captions.translation.router import Router
-from captions.translation.spm import tokenizer_json
+from captions.engines.offline.translation.bergamot import (
+    BergamotTranslator,
+    bundled_model_dirs,
+    direction_of,
+)
+from captions.engines.offline.translation.router import Router
+from captions.engines.offline.translation.spm import tokenizer_json
 
 needs_apertium = pytest.mark.skipif(
     not available() or ("en", "es") not in ApertiumTranslator().pairs(),

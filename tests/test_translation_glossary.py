@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from captions.translation import build_router
-from captions.translation.apertium import ApertiumTranslator, available
-from captions.translation.bergamot import bundled_model_dirs
-from captions.translation.glossary import placeholder, protect, rendering, restore
+from captions.engines.offline.translation import build_router
+from captions.engines.offline.translation.apertium import ApertiumTranslator, available
+from captions.engines.offline.translation.bergamot import bundled_model_dirs
+from captions.engines.offline.translation.glossary import placeholder, protect, rendering, restore
 
 GLOSSARY = {"Contoso": {"es": "Contoso España", "pt-BR": "Contoso Brasil"}, "Kubernetes": {}}
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
-from captions.engines.whisper import WhisperEngine
-from captions.engines.whisper.model import load_model
+from captions.engines.offline import OfflineEngine
+from captions.engines.offline.model import load_model
 from tests.whisper_speech import noise_wav, pcm, speech_wav, word_error_rate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
@@ -20,8 +20,8 @@ FRAME = 3200  # 100 ms
 
 
 @pytest.fixture(scope="module")
-def engine() -> WhisperEngine:
-    return WhisperEngine()
+def engine() -> OfflineEngine:
+    return OfflineEngine()
 
 
 async def run(engine, config: SessionConfig, audio: bytes, pace: float = 0.0) -> list:
@@ -107,7 +107,7 @@ async def test_speech_is_synthesized_only_for_languages_someone_listens_to(engin
 
 
 async def test_two_sessions_share_one_loaded_model(engine):
-    other = WhisperEngine()
+    other = OfflineEngine()
     await engine.start_session(SessionConfig("en", ("es",)))
     await other.start_session(SessionConfig("en", ("pt",)))
     assert engine.model is other.model is load_model()

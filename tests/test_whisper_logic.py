@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from captions.engines.whisper.agreement import StablePrefix
-from captions.engines.whisper.endpointing import FRAME_SECONDS, Endpointer, Event
+from captions.engines.offline.agreement import StablePrefix
+from captions.engines.offline.endpointing import FRAME_SECONDS, Endpointer, Event
 
 
 def test_words_become_stable_once_two_hypotheses_agree():

@@ -31,7 +31,7 @@ def speech_wav(text: str, language: str = "en", *, pad: tuple[float, float] = (0
 
 def _synthesize(text: str, language: str) -> bytes:
     if language == "en":
-        from captions.speech import get_synthesizer
+        from captions.engines.offline.speech import get_synthesizer
 
         return get_synthesizer().synthesize(text, "en")[0]  # Piper's natural voice
     voice = {"es": "es", "fr": "fr-fr", "pt": "pt-br", "de": "de"}.get(language, language)

@@ -11,7 +11,9 @@ from .base import Engine
 
 # Short names a user can put in CAPTION_ENGINE instead of a dotted path.
 ALIASES = {
-    "local": "captions.engines.whisper.WhisperEngine",
+    "local": "captions.engines.offline.OfflineEngine",
+    # The dotted path before the offline package (issue 10): settings that name it keep working.
+    "captions.engines.whisper.WhisperEngine": "captions.engines.offline.OfflineEngine",
     "azure": "captions.engines.azure.AzureEngine",
 }
 

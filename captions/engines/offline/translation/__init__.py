@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 
-from ..config import paths, setting
+from captions.config import paths, setting
+
 from .base import TranslationError, Translator, normalize_language
 from .router import Router
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import logging
 import threading
 
-from ..config import paths, setting
+from captions.config import paths, setting
+
 from .base import SpeechError, Synthesizer
 from .encode import check_format, ffmpeg_available
 from .router import SpeechRouter

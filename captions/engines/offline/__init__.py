@@ -27,7 +27,7 @@ def whisper_languages() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
-class WhisperEngine(Engine):
+class OfflineEngine(Engine):
     """Speech recognition with Whisper, translation and speech output from local packages."""
 
     name = "local"
@@ -58,8 +58,8 @@ class WhisperEngine(Engine):
     # -------------------------------------------------------------- languages
 
     def language_support(self) -> LanguageSupport:
-        from captions.speech import get_synthesizer
-        from captions.translation import get_translator
+        from .speech import get_synthesizer
+        from .translation import get_translator
 
         translator = get_translator()
         sources = {
@@ -70,7 +70,7 @@ class WhisperEngine(Engine):
 
     def needs_whisper_english(self, config: SessionConfig) -> bool:
         """English wanted, and no text translator serves it: Whisper translates the audio."""
-        from captions.translation import get_translator
+        from .translation import get_translator
 
         wanted = "en" in config.target_languages and config.source_language != "en"
         return wanted and not get_translator().supports(config.source_language, "en")
@@ -79,7 +79,7 @@ class WhisperEngine(Engine):
 
     def translate(self, text: str, config: SessionConfig) -> dict[str, str]:
         """Translate ``text`` into every target a text translator serves (blocking)."""
-        from captions.translation import TranslationError, get_translator
+        from .translation import TranslationError, get_translator
 
         translator = get_translator()
         source = config.source_language
@@ -95,7 +95,7 @@ class WhisperEngine(Engine):
             return {}
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str] | None:
-        from captions.speech import SpeechError, get_synthesizer
+        from .speech import SpeechError, get_synthesizer
 
         synthesizer = get_synthesizer()
         if not synthesizer.speaks(language):
@@ -126,7 +126,7 @@ class WhisperEngine(Engine):
         return WhisperSession(self, config)
 
     def _warm_up(self, config: SessionConfig) -> None:
-        from captions.translation import get_translator
+        from .translation import get_translator
 
         try:
             get_translator().warm_up(config.source_language, list(config.target_languages))
