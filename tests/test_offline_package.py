@@ -1,11 +1,14 @@
-"""The offline engine package: how settings name it."""
+"""The offline engine package: how settings name it, its errors."""
 
 from __future__ import annotations
 
 from django.utils.module_loading import import_string
 
 from captions.engines import resolve_backend
-from captions.engines.offline import OfflineEngine
+from captions.engines.offline import OfflineEngine, OfflineEngineError
+from captions.engines.offline.model import ModelError
+from captions.engines.offline.speech import SpeechError
+from captions.engines.offline.translation import TranslationError
 
 
 def test_local_and_the_old_whisper_path_both_name_the_offline_engine():
@@ -13,3 +16,14 @@ def test_local_and_the_old_whisper_path_both_name_the_offline_engine():
     assert import_string(resolve_backend("local")) is OfflineEngine
     old = resolve_backend("captions.engines.whisper.WhisperEngine")
     assert import_string(old) is OfflineEngine
+
+
+def test_every_offline_error_shares_one_base_that_says_whether_it_is_permanent():
+    """Translation, speech and model failures are all OfflineEngineErrors."""
+    errors = [
+        TranslationError("no pair", permanent=True),
+        SpeechError("espeak-ng failed", permanent=False),
+        ModelError("hash mismatch"),
+    ]
+    assert all(isinstance(error, OfflineEngineError) for error in errors)
+    assert [error.permanent for error in errors] == [True, False, True]

@@ -14,8 +14,11 @@ import threading
 import numpy as np
 
 from ..base import Engine, EngineError, EngineSession, LanguageSupport, SessionConfig
+from .errors import OfflineEngineError
 from .model import ModelError, ModelSettings, load_model
 from .session import WhisperSession
+
+__all__ = ["OfflineEngine", "OfflineEngineError"]
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,7 @@ class OfflineEngine(Engine):
         try:
             await asyncio.to_thread(lambda: self.model)  # load once, off the event loop
         except ModelError as exc:
-            raise EngineError(str(exc), permanent=True) from exc
+            raise EngineError(str(exc), permanent=exc.permanent) from exc
         await asyncio.to_thread(self._warm_up, config)
         return WhisperSession(self, config)
 

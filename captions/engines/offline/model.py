@@ -20,6 +20,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .errors import OfflineEngineError
+
 logger = logging.getLogger(__name__)
 
 PACKAGED = "base"
@@ -35,8 +37,11 @@ MODEL_PARTS = [
 ]
 
 
-class ModelError(RuntimeError):
-    """The model cannot be found, verified or loaded."""
+class ModelError(OfflineEngineError):
+    """The model cannot be found, verified or loaded: permanent, retrying cannot help."""
+
+    def __init__(self, message: str, *, permanent: bool = True) -> None:
+        super().__init__(message, permanent=permanent)
 
 
 @dataclass(frozen=True)

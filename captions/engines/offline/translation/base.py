@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import abc
 
+from ..errors import OfflineEngineError
 
-class TranslationError(Exception):
+
+class TranslationError(OfflineEngineError):
     """A translation failure; ``permanent`` says whether retrying can help."""
-
-    def __init__(self, message: str, *, permanent: bool) -> None:
-        super().__init__(message)
-        self.permanent = permanent
 
 
 class Translator(abc.ABC):
