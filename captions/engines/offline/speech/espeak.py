@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 
+from ..languages import normalize_language
 from .base import SpeechError, Synthesizer
 from .wav import CONTENT_TYPE, pcm_to_wav, streamed_wav_to_pcm
 
@@ -28,7 +29,7 @@ def voice_map(voices: Iterable[str]) -> dict[str, str]:
     voices = list(voices)
     mapping: dict[str, str] = {}
     for voice in voices:
-        language = voice.split("-")[0]
+        language = normalize_language(voice)
         if len(language) == 2:
             mapping.setdefault(language, language if language in voices else voice)
     for language, voice in PREFERRED_VOICES.items():

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..languages import normalize_language
 from .base import SpeechError, Synthesizer
 from .wav import CONTENT_TYPE, pcm_to_wav
 
@@ -35,7 +36,7 @@ def voice_language(model: Path) -> str | None:
         language = json.loads(config.read_text())["language"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return language.get("family") or language.get("code", "").split("_")[0] or None
+    return language.get("family") or normalize_language(language.get("code", "")) or None
 
 
 def discover(models: Iterable[Path | str]) -> dict[str, Path]:

@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
+from ..languages import normalize_language
 from .base import SpeechError, Synthesizer
 from .encode import check_format, encode
 
 logger = logging.getLogger(__name__)
-
-
-def language_code(tag: str) -> str:
-    """Return the ISO 639-1 code of a BCP 47 tag: ``pt-BR`` is ``pt``, ``zh-Hans`` is ``zh``."""
-    return tag.strip().replace("_", "-").split("-")[0].lower()
 
 
 class SpeechRouter(Synthesizer):
@@ -35,11 +31,11 @@ class SpeechRouter(Synthesizer):
 
     def speaks(self, language: str) -> bool:
         """Return whether some backend speaks ``language`` (BCP 47 tags accepted)."""
-        return language_code(language) in self._chosen
+        return normalize_language(language) in self._chosen
 
     def backend_for(self, language: str) -> Synthesizer:
         """Return the backend that speaks ``language``; raise a permanent SpeechError if none."""
-        language = language_code(language)
+        language = normalize_language(language)
         if language not in self._chosen:
             raise SpeechError(f"No voice for {language}", permanent=True)
         return self._chosen[language]
@@ -48,11 +44,12 @@ class SpeechRouter(Synthesizer):
         """Load the voices for these languages (Piper takes a second); call it off the loop."""
         for language in languages:
             if self.speaks(language):
-                self.backend_for(language).synthesize(".", language_code(language))
+                self.backend_for(language).synthesize(".", normalize_language(language))
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str]:
         """Return (audio bytes, content type) from the language's backend, compressed if asked."""
-        wav, content_type = self.backend_for(language).synthesize(text, language_code(language))
+        base = normalize_language(language)
+        wav, content_type = self.backend_for(base).synthesize(text, base)
         if self.audio_format == "wav":
             return wav, content_type
         try:

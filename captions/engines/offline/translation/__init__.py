@@ -13,7 +13,8 @@ import threading
 
 from captions.config import paths, setting
 
-from .base import TranslationError, Translator, normalize_language
+from ..languages import normalize_language
+from .base import TranslationError, Translator
 from .router import Router
 
 __all__ = [

@@ -32,8 +32,3 @@ class Translator(abc.ABC):
         if (source, target) not in self.pairs():
             message = f"{self.name} cannot translate {source}->{target}"
             raise TranslationError(message, permanent=True)
-
-
-def normalize_language(code: str) -> str:
-    """Return the app's code for a language tag: ``pt-BR`` and ``pt_br`` become ``pt``."""
-    return code.strip().replace("_", "-").split("-")[0].lower()

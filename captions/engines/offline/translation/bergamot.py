@@ -19,7 +19,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .base import TranslationError, Translator, normalize_language
+from ..languages import normalize_language
+from .base import TranslationError, Translator
 from .spm import tokenizer_json
 
 logger = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from .base import normalize_language
+from ..languages import normalize_language
 
 Glossary = Mapping[str, Mapping[str, str]]
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .base import TranslationError, Translator, normalize_language
+from ..languages import normalize_language
+from .base import TranslationError, Translator
 from .cache import LRUCache
 from .glossary import Glossary, translate_with_glossary
 
