@@ -10,7 +10,6 @@ faster-whisper as usual (a size such as "small" downloads the official conversio
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
 import logging
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .discovery import package_data
 from .errors import OfflineEngineError
 
 logger = logging.getLogger(__name__)
@@ -71,12 +71,12 @@ def sha256(path: Path) -> str:
 
 
 def _package_file(package: str, name: str) -> Path:
-    try:
-        return Path(str(importlib.resources.files(package) / "data" / name))
-    except ModuleNotFoundError:
+    path = package_data(package, "data", name)
+    if path is None:
         raise ModelError(
             f"{package} is not installed: install the offline extra (pip install -e '.[offline]')"
-        ) from None
+        )
+    return path
 
 
 def packaged_model_dir() -> Path:

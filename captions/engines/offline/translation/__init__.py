@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import threading
 
-from captions.config import paths, setting
-
+from ..discovery import configured_paths
 from ..languages import normalize_language
 from .base import TranslationError, Translator
 from .router import Router
@@ -30,17 +29,13 @@ _lock = threading.Lock()
 _router: Router | None = None
 
 
-def bergamot_model_dirs() -> list[str]:
-    """Return the user's extra Bergamot model directories (``CAPTION_BERGAMOT_MODELS``)."""
-    return paths(setting("CAPTION_BERGAMOT_MODELS"))
-
-
 def build_router() -> Router:
     """Create the backends in priority order: Bergamot (neural) first, then Apertium."""
     from .apertium import ApertiumTranslator
     from .bergamot import BergamotTranslator
 
-    return Router([BergamotTranslator(bergamot_model_dirs()), ApertiumTranslator()])
+    bergamot = BergamotTranslator(configured_paths("CAPTION_BERGAMOT_MODELS"))
+    return Router([bergamot, ApertiumTranslator()])
 
 
 def get_translator() -> Router:

