@@ -1,0 +1,103 @@
+"""The real-speech corpus: its manifest, its files, its README, and word error rate."""
+
+from __future__ import annotations
+
+import wave
+
+import pytest
+
+from tests.corpus import CORPUS_DIR, audio, load_manifest, normalise, wav_path, word_error_rate
+
+pytestmark = pytest.mark.timeout(60)
+
+ITEMS = load_manifest()
+SPEECH = [item for item in ITEMS if item.reference]
+
+
+def test_every_listed_file_exists_inside_the_corpus_folder():
+    for item in ITEMS:
+        assert item.path.is_file(), item.file
+        assert item.path.parent == CORPUS_DIR
+
+
+def test_item_ids_are_unique():
+    assert len({item.id for item in ITEMS}) == len(ITEMS)
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=[item.id for item in ITEMS])
+def test_decoded_duration_matches_the_manifest(item):
+    assert abs(len(audio(item)) / 16000 - item.seconds) < 0.2
+
+
+@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
+def test_speech_lasts_at_least_five_minutes():
+    assert sum(item.seconds for item in SPEECH) >= 300
+
+
+@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
+def test_at_least_four_distinct_speakers_are_heard():
+    assert len({speaker for item in SPEECH for speaker in item.speakers}) >= 4
+
+
+@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
+def test_a_non_native_english_speaker_and_a_non_english_language_are_included():
+    assert any(item.language == "en" and not item.native for item in SPEECH)
+    assert any(item.language != "en" for item in SPEECH)
+
+
+def test_a_noise_item_expects_no_words():
+    noise = [item for item in ITEMS if not item.reference]
+    assert noise and all(not item.speakers for item in noise)
+
+
+def test_the_readme_names_every_file_and_licence():
+    readme = (CORPUS_DIR / "README.md").read_text(encoding="utf-8")
+    for item in ITEMS:
+        assert item.file in readme
+        assert item.licence.split(" (")[0] in readme
+
+
+def test_the_corpus_folder_stays_small():
+    assert sum(path.stat().st_size for path in CORPUS_DIR.iterdir()) < 4.5 * 2**20
+
+
+def test_wav_path_writes_16_bit_16_khz_mono_once(tmp_path):
+    item = min(ITEMS, key=lambda item: item.seconds)
+    path = wav_path(item, tmp_path)
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (1, 2, 16000)
+        assert abs(wav.getnframes() / 16000 - item.seconds) < 0.2
+    written = path.stat().st_mtime_ns
+    assert wav_path(item, tmp_path) == path
+    assert path.stat().st_mtime_ns == written
+
+
+def test_normalise_drops_case_punctuation_and_apostrophes_but_keeps_accents():
+    assert normalise('It\'s the "forty-two line" Bible, ¿verdad?') == [
+        "its",
+        "the",
+        "forty",
+        "two",
+        "line",
+        "bible",
+        "verdad",
+    ]
+    assert normalise("Él está aquí.") == ["él", "está", "aquí"]
+
+
+@pytest.mark.parametrize(
+    ("reference", "hypothesis", "expected"),
+    [
+        ("the cat sat", "The cat sat.", 0.0),
+        ("the cat sat", "the cat sat down", 1 / 3),
+        ("the cat sat", "the sat", 1 / 3),
+        ("the cat sat", "a cat sat", 1 / 3),
+        ("the cat sat on the mat", "cat sat on a mat today", 3 / 6),
+        ("one two", "", 1.0),
+        ("fourteen fifty-five", "1455", 1.0),
+        ("", "", 0.0),
+        ("", "thank you", 2.0),
+    ],
+)
+def test_word_error_rate_counts_edits_over_reference_words(reference, hypothesis, expected):
+    assert word_error_rate(reference, hypothesis) == pytest.approx(expected)
