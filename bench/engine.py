@@ -1,32 +1,72 @@
-"""Embedded engine benchmark: latency, real-time factor, partial stability, CPU.
+"""Embedded engine benchmark (issue 10): streaming captions of recorded speech, measured
+against an offline pass of the same Whisper model over the whole recording.
 
-Feeds speech at speaking pace, in 100 ms frames, through the configured engine (the embedded
-one by default) and reports, per presenter count:
-- time from speech onset to the first partial, and from end of speech to the final (p50, p95),
-- how often a partial's text is revised (not an extension of the previous partial),
-- the real-time factor of a run fed as fast as possible, and CPU seconds per audio second.
-Speech regions come from the Silero voice-activity model on the input itself.
+For each corpus item (tests/corpus/, each in its own language), or ``--file``:
 
-    python bench/engine.py                       # generated speech (Piper), 1 and 2 presenters
-    python bench/engine.py --file talk.wav       # any recording PyAV can decode
-    python bench/engine.py --talk pauses         # speech with many short pauses
-    python bench/engine.py --targets es,pt,ca --presenters 1,2,3
+offline pass   the engine's model (captions.engines.offline.model.load_model) on the whole file:
+               beam 5, word timestamps, no VAD, conditioned on previous text. Its WER against
+               the corpus reference, and its word times: the yardstick for when words were said.
+streaming      the item fed at speaking pace through ``get_engine().start_session``: 100 ms
+               frames on a fixed schedule, frame k sent at stream time (k + 1) * 0.1 s, when a
+               microphone would have it complete (stream time 0 is when its first sample was
+               spoken, so stream time = wall time and the engine's own offsets share the clock).
+               Each result is kept with its arrival time. Once per presenter count (2 presenters
+               speak the same item at once through the one engine of the process).
+
+Columns (definitions in bench/speech_metrics.py, which computes them):
+  WER off / str   offline WER; WER of the streaming finals' texts joined, both against the
+                  reference, over all items (reference words weighted). Target: str <= off + 1.
+  drop            dropped phrases: maximal runs of >= 2 offline words that no final contains
+                  (one SequenceMatcher alignment of normalised words) and of which >= 2 words
+                  align with the reference too; listed below the table with their times.
+  last→final      per final: arrival - offline end of its last word that aligned to an offline
+                  word (same alignment); p50/p95 over all finals of all items and presenters.
+  onset→text      per stretch of speech (offline words separated by >= 0.5 s of silence, the
+                  first word included): arrival of the first caption, partial or final, that
+                  contains a word of the stretch (its words aligned to the offline words inside
+                  its stream span +- 0.5 s) - the stretch's first word's offline start; p50/p95;
+                  "miss" counts stretches no caption ever contained.
+  rev/2s          partials whose normalised text does not extend the previous partial of their
+                  segment, per 2 s of speech (speech = the stretches' summed spans).
+  RTF             wall time of all items fed as fast as possible (all presenters at once) over
+                  one presenter's audio duration: under 1 keeps up.
+  cpu/s           CPU seconds of the engine's process per audio second per presenter, at pace.
+Silence check: 60 s of digital silence and the corpus's non-speech items, at pace, one presenter:
+the count of results with text must be 0.
+
+The engine runs in a subprocess (this file with ``--worker TREE``: it imports ``captions`` from
+TREE and only streams audio files, writing the results as JSON; the metrics are computed here).
+``--baseline-tree PATH`` runs another checkout's engine through the same worker and prints it
+beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout's engine):
+
+    git worktree add /tmp/engine-before <commit>
+    python bench/engine.py --baseline-tree /tmp/engine-before
+    python bench/engine.py --items en-native-lj-printing --presenters 1   # a quick look
+    python bench/engine.py --file talk.wav --reference "what was said"    # any recording
+    python bench/engine.py --generated                                     # Piper speech
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
+import json
+import logging
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presenter_site.settings")
+import numpy as np
 
+ROOT = Path(__file__).resolve().parent.parent
+FRAME = 1600  # samples: 100 ms
+RATE = 16000
+SILENCE_SECONDS = 60
 SENTENCES = [
     "Good morning everyone, and thank you for coming to this talk.",
     "Today I want to show you how we caption live presentations.",
@@ -35,176 +75,443 @@ SENTENCES = [
     "Let us look at the numbers we measured on a small machine.",
     "Thank you, and I am happy to take your questions now.",
 ]
-# One long stretch of speech whose many short pauses (commas) each start an early final decode
-# that speech then makes stale: the case where wasted decodes would show.
-PAUSES = (
-    "So, first of all, thank you, all of you, for coming here today. "
-    "We built this, step by step, over a year, with help from many people. "
-    "The idea is simple: you speak, and your audience reads, in their own language, "
-    "on their phones. Now, let me show you, in a few minutes, how it works, and what it costs."
-)
-FRAME = 1600  # samples: 100 ms
 
 
-@dataclass
-class Run:
-    """Results of one session with their wall-clock arrival times (seconds from stream start)."""
-
-    events: list[tuple[float, object]] = field(default_factory=list)
+# ------------------------------------------------------------------ streaming (the worker)
 
 
-def generated_speech(talk: str) -> Path:
-    import django
+async def stream(engine, config, samples: np.ndarray, realtime: bool) -> list[list]:
+    """Feed PCM16 ``samples`` through one session; return its results with arrival times.
 
-    django.setup()
-    from tests.whisper_speech import FIXTURES, speech_wav
-
-    if talk == "pauses":
-        return speech_wav(PAUSES, pad=(0.5, 1.5))
-    target = FIXTURES / "bench-talk.wav"
-    if not target.exists():
-        import subprocess
-
-        parts = [str(speech_wav(s, pad=(0.2, 1.2))) for s in SENTENCES]
-        subprocess.run(["sox", *parts, str(target)], check=True)
-    return target
-
-
-def load(path: Path):
-    import numpy as np
-    from faster_whisper.audio import decode_audio
-
-    audio = decode_audio(str(path), sampling_rate=16000)
-    return (np.clip(audio, -1, 1) * 32767).astype("<i2"), audio
-
-
-def speech_regions(audio) -> list[tuple[float, float]]:
-    from faster_whisper.vad import VadOptions, get_speech_timestamps
-
-    options = VadOptions(min_silence_duration_ms=500, speech_pad_ms=0)
-    return [(r["start"] / 16000, r["end"] / 16000) for r in get_speech_timestamps(audio, options)]
-
-
-async def stream(engine, config, samples, realtime: bool) -> Run:
+    Each result is ``[kind, arrival, segment, text, start, end]`` (kind "partial", "final" or
+    "notice"); arrival is in stream seconds (see the module docstring).
+    """
     session = await engine.start_session(config)
-    run = Run()
-    started = time.monotonic()
+    events: list[list] = []
+    origin = time.monotonic() - 0.1  # the first frame is complete 100 ms after its first sample
 
     async def feed() -> None:
         for index, start in enumerate(range(0, len(samples), FRAME)):
+            delay = origin + (index + 1) * 0.1 - time.monotonic()
+            if realtime and delay > 0:
+                await asyncio.sleep(delay)
             await session.send_audio(samples[start : start + FRAME].tobytes())
-            delay = started + (index + 1) * 0.1 - time.monotonic() if realtime else 0
-            await asyncio.sleep(max(0.0, delay))
         await session.finish()
 
     feeder = asyncio.create_task(feed())
     async for result in session.results():
-        run.events.append((time.monotonic() - started, result))
+        events.append(event_row(result, time.monotonic() - origin))
     await feeder
-    return run
+    await session.close()
+    return [e for e in events if e is not None]
 
 
-def latencies(run: Run, regions) -> tuple[list[float], list[float]]:
-    """Onset -> first partial and end of speech -> final, per speech region."""
-    from captions.engines.base import CaptionResult
-
-    first_partial, final = [], []
-    for start, end in regions:
-        mine = [
-            (t, r)
-            for t, r in run.events
-            if isinstance(r, CaptionResult) and r.start < end and r.end > start and r.source_text
-        ]
-        partials = [t for t, r in mine if not r.is_final]
-        finals = [t for t, r in mine if r.is_final]
-        if partials:
-            first_partial.append(partials[0] - start)
-        if finals:
-            # The last one: the engine may end an utterance at a pause inside the region.
-            final.append(finals[-1] - end)
-    return first_partial, final
+def event_row(result, arrival: float) -> list | None:
+    """A result as a JSON row; speech clips are left out."""
+    if hasattr(result, "source_text"):
+        kind = "final" if result.is_final else "partial"
+        return [kind, arrival, result.segment_id, result.source_text, result.start, result.end]
+    if hasattr(result, "kind"):
+        return ["notice", arrival, "", str(result.kind.value), 0.0, 0.0]
+    return None
 
 
-def revision_rate(run: Run) -> tuple[int, int]:
-    """(revised partials, partials): a revision is a partial that does not extend the last."""
-    from captions.engines.base import CaptionResult
-
-    last: dict[str, str] = {}
-    revised = count = 0
-    for _, r in run.events:
-        if not isinstance(r, CaptionResult) or r.is_final:
-            continue
-        count += 1
-        previous = last.get(r.segment_id)
-        if previous is not None and not r.source_text.startswith(previous):
-            revised += 1
-        last[r.segment_id] = r.source_text
-    return revised, count
+async def stream_round(engine, items: list[dict], targets, presenters: int, realtime: bool):
+    """Every item through ``presenters`` sessions at once; item after item."""
+    runs = []
+    for item in items:
+        samples = np.fromfile(item["pcm"], dtype="<i2")
+        config = session_config(item["language"], targets)
+        together = [stream(engine, config, samples, realtime) for _ in range(presenters)]
+        for presenter, events in enumerate(await asyncio.gather(*together)):
+            runs.append({"item": item["id"], "presenter": presenter, "events": events})
+    return runs
 
 
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+def session_config(language: str, targets):
+    from captions.engines.base import SessionConfig
+
+    return SessionConfig(language, tuple(t for t in targets if t != language))
 
 
-async def measure(engine, config, samples, regions, presenters: int) -> None:
-    duration = len(samples) / 16000
-    cpu, wall = time.process_time(), time.monotonic()
-    runs = await asyncio.gather(*(stream(engine, config, samples, True) for _ in range(presenters)))
-    cpu_per_audio = (time.process_time() - cpu) / (duration * presenters)
-    onset, ending, revised, partials = [], [], 0, 0
-    for run in runs:
-        first, final = latencies(run, regions)
-        onset += first
-        ending += final
-        r, n = revision_rate(run)
-        revised, partials = revised + r, partials + n
-    fast = time.monotonic()
-    await asyncio.gather(*(stream(engine, config, samples, False) for _ in range(presenters)))
-    rtf = (time.monotonic() - fast) / duration  # all presenters' audio, on one machine
-    print(
-        f"{presenters:>3} {duration:>6.1f} {pct(onset, 50):>8.2f} {pct(onset, 95):>8.2f} "
-        f"{pct(ending, 50):>8.2f} {pct(ending, 95):>8.2f} {revised:>4}/{partials:<4} "
-        f"{rtf:>6.2f} {cpu_per_audio:>7.2f}   ({time.monotonic() - wall:.0f} s)",
-        flush=True,
-    )
+def audio_seconds(items: list[dict]) -> float:
+    return sum(os.path.getsize(item["pcm"]) / 2 / RATE for item in items)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Embedded engine benchmark")
-    parser.add_argument("--file", type=Path, help="a recording (default: generated speech)")
-    parser.add_argument(
-        "--talk",
-        choices=("sentences", "pauses"),
-        default="sentences",
-        help="generated speech: six sentences, or one stretch with many short pauses",
-    )
-    parser.add_argument("--source", default="en")
-    parser.add_argument("--targets", default="es,pt,ca")
-    parser.add_argument("--presenters", default="1,2")
-    args = parser.parse_args()
+async def run_job(job: dict) -> dict:
+    """The worker's whole run: warm-up, each presenter count at pace and fast, the checks."""
+    from captions.engines import get_engine
+
+    engine = get_engine()
+    items, targets = job["items"], job["targets"]
+    warm = np.fromfile(items[0]["pcm"], dtype="<i2")[: RATE * 3]
+    await stream(engine, session_config(items[0]["language"], targets), warm, False)
+    rounds = []
+    for presenters in job["presenters"]:
+        cpu = time.process_time()
+        runs = await stream_round(engine, items, targets, presenters, True)
+        cpu = time.process_time() - cpu
+        wall = time.monotonic()
+        if job["fast"]:
+            await stream_round(engine, items, targets, presenters, False)
+        rtf = (time.monotonic() - wall) / audio_seconds(items) if job["fast"] else float("nan")
+        per_audio = cpu / (audio_seconds(items) * presenters)
+        rounds.append({"presenters": presenters, "runs": runs, "cpu": per_audio, "rtf": rtf})
+        progress(f"{presenters} presenter(s) done")
+    checks = await stream_round(engine, job["checks"], targets, 1, True)
+    return {"engine": type(engine).__name__, "rounds": rounds, "checks": checks}
+
+
+def worker(tree: Path, job_file: Path) -> None:
+    """Run a job with ``captions`` imported from ``tree``; write the results beside the job."""
+    sys.path.insert(0, str(tree))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presenter_site.settings")
     import django
 
     django.setup()
-    from captions.engines import get_engine
-    from captions.engines.base import SessionConfig
+    quiet()
+    job = json.loads(job_file.read_text())
+    Path(job["out"]).write_text(json.dumps(asyncio.run(run_job(job))))
 
-    path = args.file or generated_speech(args.talk)
-    samples, audio = load(path)
-    regions = speech_regions(audio)
-    engine = get_engine()
-    config = SessionConfig(args.source, tuple(t for t in args.targets.split(",") if t))
-    asyncio.run(stream(engine, config, samples[: 16000 * 3], False))  # load models first
-    print(
-        f"{path}: {len(samples) / 16000:.1f} s, {len(regions)} speech regions, "
-        f"targets {config.target_languages}, load {os.getloadavg()[0]:.2f}"
+
+def quiet() -> None:
+    """No log line per decode."""
+    logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+
+
+def progress(message: str) -> None:
+    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ------------------------------------------------------------------ inputs
+
+
+@dataclass
+class Item:
+    """A recording to measure and the words spoken in it (None: unknown; "": no speech)."""
+
+    id: str
+    language: str
+    reference: str | None
+    audio: np.ndarray  # float32, 16 kHz mono
+
+    @property
+    def speech(self) -> bool:
+        return self.reference != ""
+
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / RATE
+
+
+def corpus_items(ids: list[str]) -> list[Item]:
+    from tests import corpus
+
+    chosen = [i for i in corpus.load_manifest() if not ids or i.id in ids]
+    missing = set(ids) - {i.id for i in chosen}
+    if missing:
+        raise SystemExit(f"not in tests/corpus/manifest.json: {', '.join(sorted(missing))}")
+    return [Item(i.id, i.language, i.reference, corpus.audio(i)) for i in chosen]
+
+
+def file_item(path: Path, language: str, reference: str | None) -> Item:
+    from faster_whisper.audio import decode_audio
+
+    return Item(path.stem, language, reference, decode_audio(str(path), sampling_rate=RATE))
+
+
+def generated_item() -> Item:
+    from tests.whisper_speech import FIXTURES, speech_wav
+
+    target = FIXTURES / "bench-talk.wav"
+    if not target.exists():
+        parts = [str(speech_wav(s, pad=(0.2, 1.2))) for s in SENTENCES]
+        subprocess.run(["sox", *parts, str(target)], check=True)
+    return file_item(target, "en", " ".join(SENTENCES))
+
+
+def choose_items(args) -> list[Item]:
+    if args.file:
+        return [file_item(args.file, args.source, args.reference)]
+    if args.generated:
+        return [generated_item()]
+    return corpus_items([i for i in args.items.split(",") if i])
+
+
+def write_pcm(item: Item, directory: Path) -> dict:
+    path = directory / f"{item.id}.pcm"
+    (np.clip(item.audio, -1, 1) * 32767).astype("<i2").tofile(path)
+    return {"id": item.id, "language": item.language, "pcm": str(path)}
+
+
+# ------------------------------------------------------------------ the offline pass
+
+
+def load_whisper():
+    """The engine's model, from wherever the offline package lives in this checkout.
+
+    While that package is being rewritten it may not import: then the joined packaged
+    weights in the var directory (what load_model would load) are loaded directly.
+    """
+    for module in ("captions.engines.offline.model", "captions.engines.whisper.model"):
+        try:
+            return importlib.import_module(module).load_model()
+        except ImportError as exc:
+            progress(f"{module}: {exc}")
+    from django.conf import settings
+    from faster_whisper import WhisperModel
+
+    path = Path(settings.VAR_DIR) / "models" / "whisper-base"
+    return WhisperModel(str(path), device="cpu", compute_type="int8", cpu_threads=os.cpu_count())
+
+
+def offline_pass(model, item: Item) -> tuple[str, list]:
+    """The whole recording at once: its text and its normalised words with times."""
+    from bench.speech_metrics import timed_words
+
+    segments, _ = model.transcribe(
+        item.audio,
+        language=item.language,
+        beam_size=5,
+        word_timestamps=True,
+        vad_filter=False,
+        condition_on_previous_text=True,
     )
-    print("pres  audio  onset→partial p50/p95  end→final p50/p95  revised  RTF  cpu/audio-s")
-    for presenters in (int(p) for p in args.presenters.split(",")):
-        asyncio.run(measure(engine, config, samples, regions, presenters))
-    print(f"load after: {os.getloadavg()[0]:.2f}; statistics over regions of all presenters")
+    segments = list(segments)
+    pieces = [(w.word, w.start, w.end) for s in segments for w in (s.words or [])]
+    return " ".join(s.text.strip() for s in segments), timed_words(pieces)
+
+
+# ------------------------------------------------------------------ measures
+
+
+@dataclass
+class Offline:
+    """An item's offline pass: its words with times, and the reference's words if known."""
+
+    item: Item
+    text: str
+    words: list
+    reference: list[str] | None
+
+
+@dataclass
+class Tally:
+    """The measures of one presenter count, summed over its runs."""
+
+    errors: int = 0
+    reference_words: int = 0
+    dropped: list = field(default_factory=list)  # (run label, [Word, ...])
+    last_word: list[float] = field(default_factory=list)
+    onset: list[float] = field(default_factory=list)
+    missed: int = 0
+    unmatched_finals: int = 0
+    revisions: int = 0
+    speech: float = 0.0
+
+
+def shown(events: list[list]) -> list:
+    from bench.speech_metrics import Shown
+
+    return [
+        Shown(t, text, start, end, final=kind == "final", segment=segment)
+        for kind, t, segment, text, start, end in events
+        if kind in ("partial", "final")
+    ]
+
+
+def tally_run(tally: Tally, offline: Offline, events: list[list], label: str) -> None:
+    """Add one streamed run of ``offline.item`` to ``tally``."""
+    from bench import speech_metrics as m
+
+    captions = shown(events)
+    finals = [c for c in captions if c.final]
+    words = m.normalise(" ".join(f.text for f in finals))
+    if offline.reference is not None:
+        tally.errors += m.word_errors(offline.reference, words)
+        tally.reference_words += len(offline.reference)
+    for phrase in m.dropped_phrases(offline.words, words, offline.reference):
+        tally.dropped.append((label, phrase))
+    latencies, unmatched = m.final_latencies(offline.words, finals)
+    tally.last_word += latencies
+    tally.unmatched_finals += unmatched
+    onsets, missed = m.onset_latencies(offline.words, captions)
+    tally.onset += onsets
+    tally.missed += missed
+    tally.revisions += m.revisions(c for c in captions if not c.final)
+    tally.speech += m.speech_seconds(offline.words)
+
+
+def offline_wer(offlines: list[Offline]) -> float:
+    from bench import speech_metrics as m
+
+    known = [o for o in offlines if o.reference is not None]
+    errors = sum(m.word_errors(o.reference, m.normalise(o.text)) for o in known)
+    return errors / max(1, sum(len(o.reference) for o in known)) if known else float("nan")
+
+
+def percent(errors: int, words: int) -> str:
+    return f"{100 * errors / words:5.1f}%" if words else "   n/a"
+
+
+def p50_95(values: list[float]) -> str:
+    from bench.speech_metrics import percentile
+
+    return f"{percentile(values, 50):5.2f} / {percentile(values, 95):5.2f}"
+
+
+HEADER = (
+    " pres  WER off  WER str  drop  last→final p50/p95  onset→text p50/p95 miss"
+    "  rev/2s   RTF  cpu/s  finals unmatched"
+)
+
+
+def report_round(round_: dict, offlines: dict[str, Offline], wer_off: float) -> Tally:
+    """Print one presenter count's row; return its tally for the listings below the table."""
+    tally = Tally()
+    for run in round_["runs"]:
+        label = f"{round_['presenters']}p #{run['presenter'] + 1} {run['item']}"
+        tally_run(tally, offlines[run["item"]], run["events"], label)
+    revisions = tally.revisions / (tally.speech / 2) if tally.speech else float("nan")
+    print(
+        f" {round_['presenters']:>4}  {100 * wer_off:5.1f}%   "
+        f"{percent(tally.errors, tally.reference_words)}  {len(tally.dropped):>4}  "
+        f"{p50_95(tally.last_word):>18}  {p50_95(tally.onset):>18} {tally.missed:>4}  "
+        f"{revisions:6.2f}  {round_['rtf']:5.2f}  {round_['cpu']:5.2f}  "
+        f"{len(tally.last_word) + tally.unmatched_finals:>6} {tally.unmatched_finals:>9}",
+        flush=True,
+    )
+    return tally
+
+
+def report(name: str, result: dict, offlines: dict[str, Offline]) -> None:
+    """Print a tree's table, its dropped phrases and its silence check."""
+    print(f"\n{name} ({result['engine']})")
+    print(HEADER)
+    wer_off = offline_wer([o for o in offlines.values() if o.item.speech])
+    tallies = [report_round(r, offlines, wer_off) for r in result["rounds"]]
+    for tally in tallies:
+        for label, phrase in tally.dropped:
+            words = " ".join(w.text for w in phrase)
+            print(f"  dropped  {label}  {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {words}")
+    for run in result["checks"]:
+        with_text = [e for e in run["events"] if e[0] != "notice" and e[3].strip()]
+        texts = "; ".join(e[3] for e in with_text[:5])
+        print(f"  silence check  {run['item']}: {len(with_text)} results with text  {texts}")
+
+
+def offline_section(model, items: list[Item]) -> dict[str, Offline]:
+    """Run and print the offline pass of every item."""
+    from bench import speech_metrics as m
+
+    print("\noffline pass (same model, whole file, beam 5)")
+    print(f"  {'item':<28} lang  audio s  words  WER   decode s")
+    offlines = {}
+    for item in items:
+        started = time.monotonic()
+        text, words = offline_pass(model, item)
+        reference = m.normalise(item.reference) if item.reference is not None else None
+        offline = Offline(item, text, words, reference)
+        offlines[item.id] = offline
+        wer = offline_wer([offline]) if item.speech else float(len(words))
+        shown_wer = f"{100 * wer:5.1f}%" if item.speech else f"{int(wer)} words heard"
+        print(
+            f"  {item.id:<28} {item.language:<4} {item.seconds:7.1f}  {len(words):5}  "
+            f"{shown_wer}  {time.monotonic() - started:6.1f}",
+            flush=True,
+        )
+    return offlines
+
+
+# ------------------------------------------------------------------ the run
+
+
+def run_tree(tree: Path, job: dict, directory: Path, name: str) -> dict:
+    """Stream the job through the engine of ``tree`` in a worker process."""
+    job = {**job, "out": str(directory / f"{name}.json")}
+    job_file = directory / f"{name}-job.json"
+    job_file.write_text(json.dumps(job))
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "presenter_site.settings"}
+    if tree != ROOT:
+        # Share this checkout's joined model cache (and secret key) rather than rebuild them.
+        from django.conf import settings
+
+        env.setdefault("CAPTIONS_VAR_DIR", str(settings.VAR_DIR))
+    progress(f"streaming through {tree}")
+    command = [sys.executable, __file__, "--worker", str(tree), str(job_file)]
+    subprocess.run(command, check=True, env=env, cwd=tree)
+    return json.loads(Path(job["out"]).read_text())
+
+
+def load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min averages; {os.cpu_count()} cores)"
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--file", type=Path, help="one recording instead of the corpus")
+    parser.add_argument("--reference", help="what is said in --file (for WER)")
+    parser.add_argument("--source", default="en", help="the language of --file")
+    parser.add_argument("--corpus", action="store_true", help="the corpus (the default)")
+    parser.add_argument("--items", default="", help="corpus item ids, comma-separated")
+    parser.add_argument("--generated", action="store_true", help="Piper speech, no corpus")
+    parser.add_argument("--targets", default="es,pt,ca")
+    parser.add_argument("--presenters", default="1,2")
+    parser.add_argument("--no-fast", action="store_true", help="skip the real-time-factor run")
+    parser.add_argument("--silence", type=float, default=SILENCE_SECONDS, help="seconds; 0: none")
+    parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose engine runs")
+    parser.add_argument("--baseline-tree", type=Path, help="another checkout to run beside")
+    parser.add_argument("--worker", nargs=2, metavar=("TREE", "JOB"), help=argparse.SUPPRESS)
+    return parser.parse_args()
+
+
+def make_job(items: list[Item], args, directory: Path) -> dict:
+    speech = [write_pcm(i, directory) for i in items if i.speech]
+    checks = [write_pcm(i, directory) for i in items if not i.speech]
+    if args.silence:
+        samples = np.zeros(int(args.silence * RATE), dtype=np.float32)
+        silent = Item(f"silence-{args.silence:g}s", items[0].language, "", samples)
+        checks.append(write_pcm(silent, directory))
+    return {
+        "items": speech,
+        "checks": checks,
+        "targets": [t for t in args.targets.split(",") if t],
+        "presenters": [int(p) for p in args.presenters.split(",")],
+        "fast": not args.no_fast,
+    }
+
+
+def main() -> None:
+    args = parse_args()
+    if args.worker:
+        return worker(Path(args.worker[0]).resolve(), Path(args.worker[1]))
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presenter_site.settings")
+    import django
+
+    django.setup()
+    quiet()
+    items = choose_items(args)
+    speech = [i for i in items if i.speech]
+    print(
+        f"{len(speech)} speech items ({sum(i.seconds for i in speech):.0f} s), "
+        f"{len(items) - len(speech)} without speech, + {args.silence:g} s of silence; "
+        f"targets {args.targets}; {os.cpu_count()} cores; the engine runs in a subprocess"
+    )
+    print(f"machine load before: {load()}")
+    offlines = offline_section(load_whisper(), items)
+    with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+        job = make_job(items, args, Path(tmp))
+        trees = [(f"engine of {args.tree}", args.tree.resolve())]
+        if args.baseline_tree:
+            trees.append((f"baseline {args.baseline_tree}", args.baseline_tree.resolve()))
+        results = [
+            (name, run_tree(tree, job, Path(tmp), f"t{i}")) for i, (name, tree) in enumerate(trees)
+        ]
+    for name, result in results:
+        report(name, result, offlines)
+    print(f"\nmachine load after: {load()}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ No I/O and no model: word lists with times in, numbers out. The offline pass (th
 model on the whole file, with word timestamps) is the yardstick for *when* each word was
 spoken; the corpus reference is the yardstick for *what* was said.
 
-Words are compared normalised (lower case, punctuation as spaces, see ``normalise``) and
+Words are compared normalised as the corpus's word error rate does (see ``normalise``) and
 aligned with ``difflib.SequenceMatcher`` (no junk heuristic), so one alignment serves every
 measure: dropped phrases, last word -> final and onset -> first text.
 """
@@ -12,11 +12,14 @@ measure: dropped phrases, last word -> final and onset -> first text.
 from __future__ import annotations
 
 import math
+import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 PAUSE = 0.5  # seconds of silence between offline words that start a new stretch of speech
+_PUNCTUATION = re.compile(r"[^\w\s']|_")
 
 
 @dataclass(frozen=True)
@@ -41,12 +44,14 @@ class Shown:
 
 
 def normalise(text: str) -> list[str]:
-    """Lower-case words, with every character that is not a letter or digit as a separator."""
-    return "".join(c.lower() if c.isalnum() else " " for c in text).split()
+    """Words as tests/corpus.py compares them: NFKC, lower case, punctuation separates words,
+    apostrophes are dropped ("it's" = "its")."""
+    text = unicodedata.normalize("NFKC", text).lower()
+    return _PUNCTUATION.sub(" ", text).replace("'", "").split()
 
 
 def timed_words(pieces: Iterable[tuple[str, float, float]]) -> list[Word]:
-    """Whisper's words (" don't," 1.2, 1.5) as normalised Words; a piece may give 0 or 2."""
+    """Whisper's words (" well-known," 1.2, 1.5) as normalised Words; a piece may give 0 or 2."""
     return [Word(w, start, end) for text, start, end in pieces for w in normalise(text)]
 
 
