@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -12,7 +13,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from . import history, limits, presence, protocol
+from . import delay, history, limits, metrics, presence, protocol
 from .events import EventInfo, load_event, load_event_cached
 from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, get_hub, stream_name
 from .live import LiveEvent
@@ -221,6 +222,7 @@ class AudienceConsumer(GuardedConsumer):
             )
         )
         await presence.listener_joined(self.event.id, self.language, speech=self.speech)
+        metrics.listener_joined(self.event.slug, self.language)
         await self._send_status(subscribed_at, title=self.event.title)
         if not linked:
             await self._send_json({"type": "link", "state": "down"})
@@ -327,10 +329,14 @@ class AudienceConsumer(GuardedConsumer):
             self.catch_up.cancel()
         await get_hub().remove(stream, self)
         get_watch().unfollow(self.event.id)
+        metrics.listener_left(self.event.slug, self.language)
         await presence.listener_left(self.event.id, self.language, speech=self.speech)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        """Listeners only read; anything they send is refused."""
+        """Listeners only read, apart from clock pings (answered with the server's time)."""
+        reply = delay.clock_reply(text_data, int(time.time() * 1000))
+        if reply is not None:
+            return await self._send_json(reply)
         await self._send_json(
             protocol.error("read_only", "the audience connection does not accept messages")
         )

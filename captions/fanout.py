@@ -24,6 +24,7 @@ from typing import Protocol
 from django.conf import settings
 from redis.asyncio.client import PubSub
 
+from . import delay_report, metrics
 from .history import RecentFinals
 from .redis_client import get_redis, key
 
@@ -157,7 +158,10 @@ class FanoutHub:
         self._track_partial(stream, envelope)
         if envelope.kind == CAPTION and envelope.final and stream in self._recent:
             self._recent[stream].add(envelope.seq, envelope.text)
-        for subscriber in list(self._listeners.get(stream, ())):
+        listeners = list(self._listeners.get(stream, ()))
+        # Counted, and a final's delay measured and its send time stamped, once per stream.
+        envelope = delay_report.delivered(stream, envelope, len(listeners))
+        for subscriber in listeners:
             try:
                 await subscriber.deliver(envelope)
             except Exception:  # one broken connection must not stop the others
@@ -234,6 +238,7 @@ class FanoutHub:
 
     async def _link_lost(self, exc: Exception) -> None:
         self._failures += 1
+        metrics.count_redis_error("fanout")
         if self.up or self._failures % 30 == 0:
             logger.warning("caption subscription failed (attempt %d): %r", self._failures, exc)
         for confirmed in self._confirmed.values():
@@ -249,6 +254,7 @@ class FanoutHub:
     async def _link_back(self) -> None:
         logger.warning("caption subscription restored after %d failed attempts", self._failures)
         self._failures = 0
+        metrics.count_fanout_reconnect()
         self.up = True
         self.up_since = asyncio.get_running_loop().time()
         for recent in self._recent.values():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -24,9 +25,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from . import lease, presence, protocol, storage
+from . import delay_report, lease, presence, protocol, storage
+from .delay import StreamClock
 from .engines import get_engine
-from .engines.base import EngineError, EngineSession
+from .engines.base import SAMPLE_RATE, SAMPLE_WIDTH, EngineError, EngineSession
 from .events import EventInfo
 from .models import Event, EventLanguage, EventStatus
 from .publisher import Publisher
@@ -88,6 +90,8 @@ class LiveEvent:
         self.relay: CaptionRelay | None = None
         self.pump: asyncio.Task | None = None
         self.publisher = Publisher(event.id, self.token, self._link_changed)
+        self.clock = StreamClock()  # when the engine session's audio arrived, for caption delays
+        self.delays: dict[str, Any] = {}  # the delay figures last sent (none: nothing to send)
         self._ticker: asyncio.Task | None = None
 
     async def open(self) -> None:
@@ -137,6 +141,7 @@ class LiveEvent:
             detail = f"this server captions at most {limit} talks at once (ENGINE_MAX_SESSIONS)"
             return await self.send(protocol.error("engine_busy", detail))
         self.counts = await self._counts()
+        self.clock = StreamClock()  # stream times start again at 0 with each session
         config = self.event.session_config(self._speech_languages())
         try:
             session = await get_engine().start_session(config)
@@ -151,6 +156,7 @@ class LiveEvent:
             target_languages=self.event.target_languages,
             preview=self._preview,
             publisher=self.publisher,
+            clock=self.clock,
         )
         self.session = session
         self.pump = asyncio.create_task(self._pump(session, self.relay))
@@ -159,6 +165,7 @@ class LiveEvent:
     async def audio(self, frame: bytes) -> None:
         if self.session is None:
             raise protocol.ControlError("not_live", 'send {"type": "start"} before audio')
+        self.clock.add(len(frame) / (SAMPLE_RATE * SAMPLE_WIDTH), time.time())
         await self.session.send_audio(frame)
 
     async def pause(self) -> None:
@@ -259,6 +266,7 @@ class LiveEvent:
             if now >= next_counts and self.active:
                 next_counts = now + COUNTS_SECONDS
                 last_counts = await self._report_counts(last_counts)
+                await self._report_delays()
             await asyncio.sleep(lease.RENEW_SECONDS)
 
     async def _renew(self) -> bool:
@@ -282,6 +290,17 @@ class LiveEvent:
         await self.send({"type": "listeners", "counts": counts})
         await self._apply_speech()
         return counts
+
+    async def _report_delays(self) -> None:
+        """Send the last minute's caption delays per language, summed over every process."""
+        try:
+            summary = await delay_report.read_summary(self.event.id)
+        except Exception:
+            logger.debug("could not read caption delays", exc_info=True)
+            return
+        if summary != self.delays:
+            self.delays = summary
+            await self.send(delay_report.message(summary))
 
     def _speech_languages(self) -> frozenset[str]:
         """Languages to synthesize: offered by the organizer and asked for by a listener.

@@ -11,6 +11,7 @@ import collections
 import logging
 import uuid
 
+from . import metrics
 from .redis_client import get_redis, key
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ async def _refresh_forever() -> None:
             try:
                 await _publish(event_id)
             except Exception:  # Redis blips must not kill the refresher
+                metrics.count_redis_error("presence")
                 logger.warning("could not refresh listener counts", exc_info=True)
 
 

@@ -18,7 +18,7 @@ import collections
 import logging
 from collections.abc import Awaitable, Callable
 
-from . import lease
+from . import lease, metrics
 from .fanout import CAPTION, WITHDRAWAL, Envelope
 from .redis_client import get_redis
 
@@ -68,6 +68,7 @@ class Publisher:
         if self.fenced_out and envelope.kind != WITHDRAWAL:
             return
         if not self.link_up and _is_partial(envelope):
+            metrics.count_dropped_partial("publisher")
             return
         self._queue.append((stream, envelope))
         while len(self._queue) > MAX_KEPT:
@@ -109,6 +110,7 @@ class Publisher:
                 *args,
             )
         except Exception as exc:
+            metrics.count_redis_error("publisher")
             await self._link_lost(exc)
             await asyncio.sleep(RETRY_SECONDS)
             return
@@ -125,7 +127,9 @@ class Publisher:
         self.link_up = False
         logger.warning("captions of event %s cannot reach listeners: %s", self.event_id, exc)
         # Partials are stale by the time the link is back; finals and status are kept.
-        self._queue = collections.deque(item for item in self._queue if not _is_partial(item[1]))
+        kept = collections.deque(item for item in self._queue if not _is_partial(item[1]))
+        metrics.count_dropped_partial("publisher", len(self._queue) - len(kept))
+        self._queue = kept
         await self.on_link(False)
 
     async def _link_back(self) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 from django.urls import reverse
 
 from . import protocol, storage
+from .delay import StreamClock
 from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
 from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, stream_name
 from .publisher import Publisher
@@ -30,6 +31,7 @@ class CaptionRelay:
         target_languages: list[str],
         preview: Preview,
         publisher: Publisher,
+        clock: StreamClock | None = None,
     ) -> None:
         self.event_id = event_id
         self.slug = slug
@@ -37,6 +39,7 @@ class CaptionRelay:
         self.target_languages = [lang for lang in target_languages if lang != source_language]
         self.preview = preview
         self.publisher = publisher
+        self.clock = clock  # when the session's audio arrived: finals are stamped with it
         self._seqs: dict[str, int] = {}
         self._open: set[int] = set()  # utterances shown as partials whose final has not come
 
@@ -94,6 +97,7 @@ class CaptionRelay:
 
     def _put_caption(self, seq: int, language: str, text: str, result: CaptionResult) -> None:
         """Queue the caption for both variants of the language's stream (with the original)."""
+        heard = self._heard(result)
         for with_source in (False, True):
             message = protocol.caption(
                 seq=seq,
@@ -105,10 +109,19 @@ class CaptionRelay:
                 source_language=self.source_language,
                 source_text=result.source_text if with_source else None,
             )
+            if heard is not None:  # last: listener processes append their send time after it
+                message["heard"] = heard
             stream = stream_name(self.event_id, language, with_source=with_source)
             self.publisher.put(
                 stream, Envelope(CAPTION, seq, result.is_final, protocol.dumps(message))
             )
+
+    def _heard(self, result: CaptionResult) -> int | None:
+        """When the audio of a final's last word arrived (epoch ms), if the clock knows."""
+        if not result.is_final or self.clock is None or not result.source_text.strip():
+            return None
+        arrival = self.clock.arrival(result.end)
+        return None if arrival is None else int(arrival * 1000)
 
     def _preview_message(self, seq: int, result: CaptionResult) -> dict[str, Any]:
         return {

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
-from . import protocol
+from . import metrics, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -160,6 +160,7 @@ class ListenerSender:
             logger.debug("could not close an abandoned send", exc_info=True)
 
     def _notify_owner(self) -> Awaitable[None] | None:
+        metrics.count_slow_listener()
         try:
             result = self._on_drop()
         except Exception:

@@ -10,12 +10,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from captions.metrics_endpoint import MetricsRoute  # noqa: E402
 from captions.routing import websocket_urlpatterns  # noqa: E402
 from captions.security import OriginValidator  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": MetricsRoute(django_asgi_app),
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -232,6 +232,15 @@ PRESENTER_KEY_FAILURES_PER_EVENT = env_int("PRESENTER_KEY_FAILURES_PER_EVENT", 6
 LISTENERS_PER_ADDRESS = env_int("LISTENERS_PER_ADDRESS", 500, minimum=1)
 LISTENERS_PER_EVENT = env_int("LISTENERS_PER_EVENT", 20_000, minimum=1)
 
+# Prometheus metrics at /metrics (captions/metrics_endpoint.py): with a token, scrapers send
+# "Authorization: Bearer <token>"; without one, only loopback and private addresses may scrape.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()
+# Several processes on one machine share this directory (prometheus_client reads the variable
+# itself); whoever starts them empties it first (scripts/run.sh). Empty: one process's figures.
+PROMETHEUS_MULTIPROC_DIR = env_str("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR:
+    private_dir(Path(PROMETHEUS_MULTIPROC_DIR))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

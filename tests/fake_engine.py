@@ -4,7 +4,9 @@ Every voiced 100 ms frame (RMS above a threshold) adds the next word of a fixed
 vocabulary to the open utterance and yields a partial; the first silent frame
 after speech yields the final. Translations prefix the language code, so a test
 can tell exactly which language a listener received. A clipped frame (RMS at or above
-FAILING_RMS) makes the session fail as a cloud engine's dropped connection would.
+FAILING_RMS) makes the session fail as a cloud engine's dropped connection would. With
+``final_hold`` (seconds), each final is yielded that long after the frame that ended it, like
+an engine whose decoding takes that long (tests of the caption delay).
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ def translate(text: str, language: str) -> str:
 class ScriptedSession(EngineSession):
     """One stream through the scripted engine."""
 
-    def __init__(self, config: SessionConfig) -> None:
+    def __init__(self, config: SessionConfig, final_hold: float = 0.0) -> None:
         self.config = config
+        self.final_hold = final_hold
+        self.due: dict[str, float] = {}  # segment id -> loop time its final may be yielded
         self.queue: asyncio.Queue[EngineResult | EngineError | None] = asyncio.Queue()
         self.closed = False
         self.words: list[str] = []
@@ -104,6 +108,7 @@ class ScriptedSession(EngineSession):
     def _finalize(self) -> None:
         if not self.words:
             return
+        self.due[f"u{self.segment}"] = asyncio.get_running_loop().time() + self.final_hold
         self._emit(ResultKind.FINAL)
         text = " ".join(self.words)
         for lang in sorted(self.speech_languages):
@@ -116,6 +121,9 @@ class ScriptedSession(EngineSession):
         while (result := await self.queue.get()) is not None:
             if isinstance(result, EngineError):
                 raise result
+            if isinstance(result, CaptionResult) and result.is_final and self.final_hold:
+                due = self.due.pop(result.segment_id, 0.0)
+                await asyncio.sleep(max(0.0, due - asyncio.get_running_loop().time()))
             yield result
 
     async def finish(self) -> None:
@@ -135,7 +143,8 @@ class ScriptedEngine(Engine):
 
     name = "scripted"
 
-    def __init__(self, **options) -> None:
+    def __init__(self, final_hold: float = 0.0, **options) -> None:
+        self.final_hold = final_hold
         self.sessions: list[ScriptedSession] = []  # every session started, for tests to inspect
 
     def language_support(self) -> LanguageSupport:
@@ -145,6 +154,6 @@ class ScriptedEngine(Engine):
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if config.source_language == "xx":
             raise EngineError("no such language", permanent=True)
-        session = ScriptedSession(config)
+        session = ScriptedSession(config, self.final_hold)
         self.sessions.append(session)
         return session
