@@ -1,9 +1,10 @@
-"""The stable-prefix policy for partial captions (LocalAgreement-2, as in whisper_streaming).
+"""LocalAgreement-2, the commit rule of whisper_streaming. Pure logic.
 
-Whisper re-decodes the whole open utterance for every partial, so its wording can change
-between decodes. A word is shown as stable once two consecutive hypotheses agree on it and
-on everything before it; stable words never change again until the final, so listeners
-see text grow rather than flicker, and only the stable part is translated. Pure logic.
+Each partial decode continues after the words already agreed (they are forced as the
+decoder's prefix), so a hypothesis here is only the words after them. A word becomes
+stable once two consecutive hypotheses agree on it and on every word before it; stable
+words never change again, so listeners see text grow instead of flicker, and only they are
+translated. Agreement ignores case and punctuation; the newer spelling is kept.
 """
 
 from __future__ import annotations
@@ -11,24 +12,52 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_NORMALIZE = re.compile(r"[^\w']+")
+_NOT_WORD = re.compile(r"[^\w']+")
 
 
-def _key(word: str) -> str:
-    return _NORMALIZE.sub("", word.lower())
+def word_key(word: str) -> str:
+    """A word as agreement compares it: lower case, no punctuation."""
+    return _NOT_WORD.sub("", word.lower())
 
 
 @dataclass
-class StablePrefix:
-    """Tracks the agreed prefix of one utterance's successive hypotheses."""
+class LocalAgreement:
+    """The agreed words of one utterance, and the newest guess after them."""
 
+    stable: list[str] = field(default_factory=list)
+    guess: list[str] = field(default_factory=list)
+
+    def update(self, continuation: list[str]) -> None:
+        """Take a hypothesis of the words after ``stable``; commit what it shares with the last."""
+        agreed = common_prefix(self.guess, continuation)
+        self.stable += continuation[:agreed]
+        self.guess = continuation[agreed:]
+
+    def take(self, count: int) -> list[str]:
+        """Remove and return the first ``count`` stable words (they became a final)."""
+        taken, self.stable = self.stable[:count], self.stable[count:]
+        return taken
+
+
+def common_prefix(a: list[str], b: list[str]) -> int:
+    """How many leading words ``a`` and ``b`` share, ignoring case and punctuation."""
+    count = 0
+    for left, right in zip(a, b, strict=False):
+        if word_key(left) != word_key(right):
+            break
+        count += 1
+    return count
+
+
+# The previous policy's class, until the session that uses it is replaced.
+@dataclass
+class StablePrefix:
     stable: list[str] = field(default_factory=list)
     previous: list[str] = field(default_factory=list)
 
     def update(self, hypothesis: str) -> tuple[str, str]:
-        """Take a new hypothesis; return (stable text, unstable rest) to display."""
         words = hypothesis.split()
-        agreed = _common_prefix(self.previous, words)
+        agreed = common_prefix(self.previous, words)
         if agreed > len(self.stable) and _agrees(self.stable, words):
             self.stable = words[:agreed]
         self.previous = words
@@ -36,14 +65,5 @@ class StablePrefix:
         return " ".join(self.stable), " ".join(rest)
 
 
-def _common_prefix(a: list[str], b: list[str]) -> int:
-    count = 0
-    for left, right in zip(a, b, strict=False):
-        if _key(left) != _key(right):
-            break
-        count += 1
-    return count
-
-
 def _agrees(prefix: list[str], words: list[str]) -> bool:
-    return _common_prefix(prefix, words) == len(prefix)
+    return common_prefix(prefix, words) == len(prefix)

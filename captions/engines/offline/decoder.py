@@ -1,0 +1,151 @@
+"""One Whisper decode for the streaming policy: a short encoder window, a forced prefix, a prompt.
+
+faster-whisper's ``transcribe`` pads every input to Whisper's 30 s window, so one decode of
+a 2 s utterance costs the encoder 30 s of audio: about 0.55 s of the 0.8 s a decode takes
+here. CTranslate2's encoder takes shorter windows, so this module calls the model directly
+with the audio padded only to the next ``WINDOW_STEP`` (at least ``MIN_WINDOW``): the
+encoder then costs 0.05-0.2 s. Shorter windows than Whisper was trained on cost accuracy
+when they are very short; the minimum was chosen on recorded talks (bench/engine.py).
+
+The policy asks for the text after a ``prefix``: the words already final or agreed, which
+are forced into the decoder so that it continues after them. Earlier text and the event's
+glossary go in Whisper's previous-text prompt.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+FRAMES_PER_SECOND = 100  # mel frames: Whisper's hop is 10 ms
+MAX_FRAMES = 3000  # Whisper's 30 s
+MIN_WINDOW = 8.0  # seconds
+WINDOW_STEP = 2.0  # seconds: few distinct shapes, and at most 2 s of padding
+MAX_PROMPT_TOKENS = 223  # Whisper's context of 448 tokens, halved as in OpenAI's decoder
+
+# Whisper's well-known inventions on silence, noise and music (its training data's credits).
+HALLUCINATIONS = {
+    "thank you",
+    "thank you.",
+    "thanks for watching",
+    "thanks for watching!",
+    "thank you for watching",
+    "thank you for watching.",
+    "you",
+    "bye",
+    "bye.",
+    "subtitles by the amara.org community",
+    "please subscribe",
+    ".",
+    "...",
+    "sous-titres réalisés par la communauté d'amara.org",
+    "gracias.",
+    "¡gracias!",
+    "продолжение следует...",
+    "ご視聴ありがとうございました",
+}
+MAX_NO_SPEECH = 0.6
+MIN_AVG_LOGPROB = -1.0
+MAX_COMPRESSION_RATIO = 2.4
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """What to decode for: the language, the task, the search, and the text around it."""
+
+    language: str
+    task: str = "transcribe"  # or "translate" (into English)
+    beam_size: int = 1
+    prefix: str = ""  # forced: only what follows it is returned
+    prompt: str = ""  # Whisper's previous text
+    hotwords: str = ""  # glossary terms, put before the prompt
+
+
+def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
+    """The encoder window for ``frames`` mel frames: rounded up to a step, within bounds."""
+    step = int(WINDOW_STEP * FRAMES_PER_SECOND)
+    window = max(int(min_window * FRAMES_PER_SECOND), math.ceil(frames / step) * step)
+    return min(MAX_FRAMES, window)
+
+
+class WhisperDecoder:
+    """Decodes with a loaded faster-whisper ``WhisperModel``; call from one thread at a time."""
+
+    def __init__(self, model, *, min_window: float = MIN_WINDOW) -> None:
+        self.model = model
+        self.min_window = min_window
+
+    def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
+        """Return the text after ``options.prefix``, or "" if it is most likely not speech."""
+        encoded = self._encode(audio)
+        tokenizer = self._tokenizer(options.language, options.task)
+        prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
+        prefix = prefix[-MAX_PROMPT_TOKENS:]
+        result = self.model.model.generate(
+            encoded,
+            [self._prompt(tokenizer, options) + prefix],
+            beam_size=options.beam_size,
+            patience=1,
+            length_penalty=1,
+            max_length=self.model.max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppressed(options.language, options.task),
+        )[0]
+        tokens = result.sequences_ids[0]
+        if tokens[: len(prefix)] == prefix:
+            tokens = tokens[len(prefix) :]
+        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+        if not prefix and _silent(result, len(tokens)):
+            return ""
+        return "" if _invented(text) else text
+
+    def _encode(self, audio: np.ndarray):
+        import ctranslate2
+
+        features = self.model.feature_extractor(audio)[:, -MAX_FRAMES:]
+        window = np.zeros((features.shape[0], window_frames(features.shape[1], self.min_window)))
+        window[:, : features.shape[1]] = features
+        batch = np.ascontiguousarray(window[None], dtype=np.float32)
+        return self.model.model.encode(ctranslate2.StorageView.from_array(batch))
+
+    @staticmethod
+    def _prompt(tokenizer, options: DecodeOptions) -> list[int]:
+        previous = " ".join(t for t in (options.hotwords, options.prompt) if t).strip()
+        prompt = []
+        if previous:
+            prompt = [tokenizer.sot_prev, *tokenizer.encode(" " + previous)[-MAX_PROMPT_TOKENS:]]
+        return [*prompt, *tokenizer.sot_sequence, tokenizer.no_timestamps]
+
+    @functools.cache  # noqa: B019 - one decoder per process, a handful of languages
+    def _tokenizer(self, language: str, task: str):
+        from faster_whisper.tokenizer import Tokenizer
+
+        multilingual = self.model.model.is_multilingual
+        return Tokenizer(self.model.hf_tokenizer, multilingual, task=task, language=language)
+
+    @functools.cache  # noqa: B019
+    def _suppressed(self, language: str, task: str) -> list[int]:
+        from faster_whisper.transcribe import get_suppressed_tokens
+
+        return list(get_suppressed_tokens(self._tokenizer(language, task), [-1]))
+
+
+def _silent(result, length: int) -> bool:
+    """Whisper's own no-speech test, for a decode with no forced words before it."""
+    average = result.scores[0] * length / (length + 1) if length else -math.inf
+    return result.no_speech_prob > MAX_NO_SPEECH and average < MIN_AVG_LOGPROB
+
+
+def _invented(text: str) -> bool:
+    if not text:
+        return False
+    if text.lower().strip() in HALLUCINATIONS:
+        return True
+    data = text.encode()
+    return len(data) > 24 and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO

@@ -1,0 +1,510 @@
+"""When to decode, what to show and when a caption is final: the streaming policy. Pure logic.
+
+Whisper is not a streaming model, so the offline engine re-decodes the open utterance and
+decides from the hypotheses what listeners see. This object makes every one of those
+decisions and does no I/O: the session feeds it audio frames with their voice
+probabilities and the text of the decodes it asked for, and it answers with actions
+(decode this audio with this prefix and prompt, give up that decode, show this partial,
+emit this final, say the decoder is behind). Its tests run in milliseconds with a fake
+decoder.
+
+The policy, measured on recorded talks (bench/engine.py):
+- An utterance starts at the first voiced frame, with the audio since the last one's end
+  (at most ``preroll``) before it, so a soft first consonant is never clipped.
+- **Context across pauses.** The audio of the previous utterance is decoded again in front
+  of the open one, with its final text forced as the decoder's prefix: the decoder continues
+  after that text, so only new words come out, and a short phrase between two pauses is
+  never decoded alone. Older finals go in Whisper's previous-text prompt.
+- **Partials** re-decode the open utterance every ``partial_every`` seconds of audio, with a
+  greedy search, shown through LocalAgreement-2 (agreement.py): a word is stable once two
+  consecutive hypotheses agree on it and on everything before it. Stable words that end a
+  sentence with more stable words after it are emitted as a final at once, and forced as
+  prefix from then on: words are never decoded twice into the transcript.
+- **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts; speech
+  going on makes it stale. The utterance ends when the pause reaches ``sentence_pause`` and
+  that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
+  it is cut at its quietest frame of the last seconds. A decode that finishes before the
+  pause is confirmed costs no latency at all.
+- One decode in flight per session; finals go before partials. A partial decode finds the
+  decoder busy (another presenter's final) and is skipped and tried again later; after
+  ``overload_after`` seconds of that the presenter is told the engine is behind.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .agreement import LocalAgreement
+
+SAMPLE_RATE = 16_000
+FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
+SENTENCE_END = re.compile(r"[.!?。！？…]['\"»”)]*$")
+
+
+@dataclass(frozen=True)
+class PolicyParams:
+    """The policy's knobs, in seconds unless said otherwise; defaults chosen by bench/engine.py."""
+
+    threshold: float = 0.5  # voice probability that starts speech
+    release: float = 0.35  # ... and below which speech counts as paused (hysteresis)
+    min_speech: float = 0.15  # voiced audio an utterance needs (shorter: a click, a cough)
+    preroll: float = 0.5
+    first_partial_after: float = 0.5
+    partial_every: float = 0.6
+    early_pause: float = 0.2
+    sentence_pause: float = 0.35
+    end_pause: float = 0.7
+    max_utterance: float = 15.0
+    cut_search: float = 3.0  # a cut goes at the quietest frame of this last stretch
+    context_seconds: float = 12.0  # at most this much earlier audio decoded as context
+    context_gap: float = 4.0  # a previous utterance further back than this is not context
+    prompt_words: int = 40
+    partial_beam: int = 1
+    final_beam: int = 3
+    overload_after: float = 2.0
+
+
+# ------------------------------------------------------------------ actions
+
+
+@dataclass(frozen=True)
+class Decode:
+    """Decode ``audio``; the text returned must be only what follows ``prefix``.
+
+    A final decode waits for the decoder; a partial one is given up if the decoder is busy
+    (the session then answers ``decoded(id, None)``).
+    """
+
+    id: int
+    audio: np.ndarray = field(repr=False)
+    prefix: str
+    prompt: str
+    beam: int
+    final: bool
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Decode ``id`` is stale: skip it if it has not started (its answer is ignored anyway)."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Partial:
+    segment_id: str
+    stable: str  # agreed words: safe to translate
+    text: str  # stable words and the newest guess after them
+    start: float  # seconds of stream time
+    end: float
+
+
+@dataclass(frozen=True)
+class Final:
+    segment_id: str
+    text: str  # "" withdraws the segment's partials
+    start: float
+    end: float  # end of the last voiced frame: where the last word's audio ended
+    audio: np.ndarray | None = field(default=None, repr=False, compare=False)  # its own audio
+
+
+@dataclass(frozen=True)
+class Behind:
+    """The decoder cannot keep up (``True``), or caught up again (``False``)."""
+
+    behind: bool
+
+
+@dataclass(frozen=True)
+class Done:
+    """After finish(): every final is out."""
+
+
+Action = Decode | Cancel | Partial | Final | Behind | Done
+
+
+# ------------------------------------------------------------------ state
+
+
+@dataclass
+class Utterance:
+    """One open (or ending) utterance, in samples of stream time."""
+
+    segment_id: str
+    audio_start: int  # where its own audio starts (pre-roll included)
+    speech_start: int  # first voiced frame
+    last_voiced: int  # end of the last voiced frame
+    voiced: int = 0  # voiced samples
+    emitted: list[str] = field(default_factory=list)  # words already sent as sentence finals
+    agreement: LocalAgreement = field(default_factory=LocalAgreement)
+    partial_at: int = 0  # audio end of the last partial decode asked for
+    partials: int = 0
+    final_decode: int | None = None  # id of the valid final decode in flight
+    final_text: str | None = None  # its answer, while still valid (no speech since)
+    ending: bool = False  # the pause or a cut ended it; waiting for its final decode
+    end: int | None = None  # a cut's sample: audio after it belongs to the next utterance
+
+
+@dataclass(frozen=True)
+class Context:
+    """A finished utterance that the next one is decoded after."""
+
+    audio_start: int
+    last_voiced: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Asked:
+    id: int
+    utterance: Utterance
+    final: bool
+    audio_end: int
+
+
+class StreamingPolicy:
+    """Feeds on frames and voice probabilities and on decode answers; returns actions."""
+
+    def __init__(self, params: PolicyParams | None = None) -> None:
+        self.p = params or PolicyParams()
+        self.audio = np.zeros(0, np.float32)
+        self.audio_offset = 0  # stream sample of self.audio[0]
+        self.now = 0  # samples fed so far
+        self.silence = 0  # samples since the last voiced frame of the open utterance
+        self.speaking = False  # the voice detector's state, with hysteresis
+        self.quiet: collections.deque[tuple[int, float]] = collections.deque()  # cut candidates
+        self.utterance: Utterance | None = None
+        self.ending: collections.deque[Utterance] = collections.deque()  # awaiting a final decode
+        self.context: Context | None = None
+        self.last_voiced = 0  # end of the last closed utterance's speech
+        self.transcript: collections.deque[str] = collections.deque(maxlen=self.p.prompt_words)
+        self.asked: dict[int, Asked] = {}
+        self.decodes = 0
+        self.segments = 0
+        self.skipped_since: int | None = None
+        self.behind = False
+        self.finishing = False
+        self.done = False
+
+    # ------------------------------------------------------------- inputs
+
+    def feed(self, frames: np.ndarray, probabilities: Sequence[float]) -> list[Action]:
+        """Take whole frames (``FRAME_SAMPLES`` each) and one voice probability per frame."""
+        actions: list[Action] = []
+        self.audio = np.concatenate([self.audio, frames.astype(np.float32, copy=False)])
+        for probability in probabilities:
+            actions += self._frame(float(probability))
+        actions += self._decide()
+        self._trim_audio()
+        return actions
+
+    def decoded(self, decode_id: int, text: str | None) -> list[Action]:
+        """The answer to ``Decode(decode_id)``: the text after its prefix, None if skipped."""
+        asked = self.asked.pop(decode_id, None)
+        if asked is None:
+            return []
+        actions: list[Action] = []
+        if asked.final:
+            actions += self._final_answer(asked, text or "")
+        elif text is None:
+            self._skipped(asked)
+        elif asked.utterance is self.utterance:
+            actions += self._partial_answer(asked, text)
+        return actions + self._overload_notice() + self._decide()
+
+    def finish(self) -> list[Action]:
+        """The stream ended: finalize the open utterance; ``Done`` follows the last final."""
+        self.finishing = True
+        utterance, self.utterance = self.utterance, None
+        actions: list[Action] = []
+        if utterance is not None and (self._has_speech(utterance) or utterance.partials):
+            actions += self._end(utterance)
+        return actions + self._decide()
+
+    # ------------------------------------------------------------- frames
+
+    def _frame(self, probability: float) -> list[Action]:
+        start, self.now = self.now, self.now + FRAME_SAMPLES
+        self.speaking = probability >= (self.p.release if self.speaking else self.p.threshold)
+        utterance = self.utterance
+        if utterance is None:
+            if self.speaking:
+                self.utterance = self._open(start)
+                self.quiet.clear()
+                self._voiced(self.utterance, start)
+            return []
+        self.quiet.append((start, probability))
+        if len(self.quiet) > self._samples(self.p.cut_search) // FRAME_SAMPLES:
+            self.quiet.popleft()
+        if not self.speaking:
+            self.silence += FRAME_SAMPLES
+            return []
+        actions: list[Action] = []
+        if utterance.final_decode is not None:  # speech went on after the pause: stale
+            actions.append(Cancel(utterance.final_decode))
+        utterance.final_decode = utterance.final_text = None
+        self._voiced(utterance, start)
+        return actions
+
+    def _voiced(self, utterance: Utterance, start: int) -> None:
+        utterance.voiced += FRAME_SAMPLES
+        utterance.last_voiced = start + FRAME_SAMPLES
+        self.silence = 0
+
+    def _open(self, speech_start: int, audio_start: int | None = None) -> Utterance:
+        if audio_start is None:  # the pre-roll, but none of the last utterance's speech
+            audio_start = max(speech_start - self._samples(self.p.preroll), self.last_voiced)
+        self.segments += 1
+        return Utterance(f"w{self.segments}", audio_start, speech_start, speech_start)
+
+    # ------------------------------------------------------------- decisions
+
+    def _decide(self) -> list[Action]:
+        actions = self._end_or_cut()
+        if self.asked:
+            return actions  # one decode in flight at a time
+        if self.ending:
+            return actions + [self._ask(self.ending.popleft(), final=True)]
+        utterance = self.utterance
+        if utterance is None or not self._has_speech(utterance):
+            if self.finishing and utterance is None and not self.done:
+                self.done = True
+                actions.append(Done())
+            return actions
+        if self.silence >= self._samples(self.p.early_pause):
+            if utterance.final_text is None:
+                actions.append(self._ask(utterance, final=True))
+            return actions
+        if self.silence == 0 and self._partial_due(utterance):
+            actions.append(self._ask(utterance, final=False))
+        return actions
+
+    def _end_or_cut(self) -> list[Action]:
+        utterance = self.utterance
+        if utterance is None:
+            return []
+        if not self._has_speech(utterance):
+            if self.silence >= self._samples(self.p.end_pause):
+                self.utterance = None  # a click or a cough: nothing to decode
+            return []
+        if self._pause_ends(utterance):
+            self.utterance = None
+            return self._end(utterance)
+        if self.now - utterance.audio_start >= self._samples(self.p.max_utterance):
+            return self._cut(utterance)
+        return []
+
+    def _pause_ends(self, utterance: Utterance) -> bool:
+        if self.silence >= self._samples(self.p.end_pause):
+            return True
+        text = utterance.final_text
+        sentence = text is not None and ends_sentence(" ".join([*utterance.agreement.stable, text]))
+        return sentence and self.silence >= self._samples(self.p.sentence_pause)
+
+    def _end(self, utterance: Utterance) -> list[Action]:
+        """The pause (or the stream's end) closed ``utterance``: emit or await its final."""
+        self.last_voiced = max(self.last_voiced, utterance.last_voiced)
+        if utterance.final_text is not None:
+            return self._emit_final(utterance, utterance.final_text)
+        utterance.ending = True
+        if utterance.final_decode is None:
+            self.ending.append(utterance)  # asked for by _decide before any partial
+        return []
+
+    def _cut(self, utterance: Utterance) -> list[Action]:
+        """Too long without a pause: end it at its quietest recent frame and go on from there."""
+        cut = min(self.quiet, key=lambda item: item[1])[0] if self.quiet else self.now
+        actions: list[Action] = []
+        if utterance.final_decode is not None:
+            actions.append(Cancel(utterance.final_decode))
+        utterance.final_decode = utterance.final_text = None
+        utterance.end, utterance.ending = cut, True
+        utterance.last_voiced = min(utterance.last_voiced, cut)
+        self.last_voiced = max(self.last_voiced, utterance.last_voiced)
+        self.ending.append(utterance)
+        following = self._open(cut, audio_start=cut)
+        following.voiced, following.last_voiced = self.now - cut, self.now
+        self.utterance = following
+        self.quiet.clear()
+        return actions
+
+    def _partial_due(self, utterance: Utterance) -> bool:
+        if utterance.partial_at == 0:
+            return self.now - utterance.speech_start >= self._samples(self.p.first_partial_after)
+        return self.now - utterance.partial_at >= self._samples(self.p.partial_every)
+
+    def _has_speech(self, utterance: Utterance) -> bool:
+        return utterance.voiced >= self._samples(self.p.min_speech)
+
+    # ------------------------------------------------------------- decode requests
+
+    def _ask(self, utterance: Utterance, *, final: bool) -> Decode:
+        """Decode the utterance after its context, its sentence finals and its agreed words."""
+        audio_end = utterance.end if utterance.end is not None else self.now
+        context = self._context_for(utterance)
+        start = context.audio_start if context else utterance.audio_start
+        prefix = [context.text] if context else []
+        prefix += utterance.emitted + utterance.agreement.stable
+        self.decodes += 1
+        self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
+        if final:
+            utterance.final_decode = self.decodes
+        else:
+            utterance.partial_at = audio_end
+        return Decode(
+            self.decodes,
+            self._slice(start, audio_end),
+            " ".join(prefix),
+            self._prompt(context),
+            self.p.final_beam if final else self.p.partial_beam,
+            final,
+        )
+
+    def _context_for(self, utterance: Utterance) -> Context | None:
+        context = self.context
+        if context is None or context.audio_start < self.audio_offset:
+            return None
+        if utterance.speech_start - context.last_voiced > self._samples(self.p.context_gap):
+            return None
+        if utterance.audio_start - context.audio_start > self._samples(self.p.context_seconds):
+            return None
+        return context
+
+    def _prompt(self, context: Context | None) -> str:
+        words = list(self.transcript)
+        if context is not None:  # the context's words are in the prefix
+            words = words[: max(0, len(words) - len(context.text.split()))]
+        return " ".join(words)
+
+    # ------------------------------------------------------------- decode answers
+
+    def _skipped(self, asked: Asked) -> None:
+        """The decoder was busy: try the partial again a little later."""
+        if self.skipped_since is None:
+            self.skipped_since = self.now
+        retry = self._samples(self.p.partial_every - 0.2)
+        asked.utterance.partial_at = max(0, asked.audio_end - retry) or 1
+
+    def _partial_answer(self, asked: Asked, text: str) -> list[Action]:
+        utterance = asked.utterance
+        self.skipped_since = None
+        utterance.agreement.update(text.split())
+        actions = self._sentence_finals(utterance, asked.audio_end)
+        stable, guess = utterance.agreement.stable, utterance.agreement.guess
+        if not stable and not guess:
+            return actions
+        utterance.partials += 1
+        actions.append(
+            Partial(
+                utterance.segment_id,
+                " ".join(stable),
+                " ".join(stable + guess),
+                self._seconds(utterance.speech_start),
+                self._seconds(asked.audio_end),
+            )
+        )
+        return actions
+
+    def _sentence_finals(self, utterance: Utterance, audio_end: int) -> list[Action]:
+        """Agreed whole sentences followed by more agreed words are final at once."""
+        stable = utterance.agreement.stable
+        ends = [i for i, word in enumerate(stable[:-1]) if ends_sentence(word)]
+        if not ends:
+            return []
+        words = utterance.agreement.take(ends[-1] + 1)
+        # Where the sentence ended, estimated by its share of the words: there are no word
+        # timestamps, and only the delay figures use this end.
+        heard = len(words) + len(utterance.agreement.stable) + len(utterance.agreement.guess)
+        end = utterance.speech_start + (audio_end - utterance.speech_start) * len(words) // heard
+        final = Final(
+            utterance.segment_id,
+            " ".join(words),
+            self._seconds(utterance.speech_start),
+            self._seconds(end),
+            self._slice(utterance.speech_start, end),
+        )
+        utterance.emitted += words
+        self.transcript.extend(words)
+        self.segments += 1
+        utterance.segment_id = f"w{self.segments}"
+        utterance.speech_start, utterance.partials = end, 0
+        return [final]
+
+    def _final_answer(self, asked: Asked, text: str) -> list[Action]:
+        utterance = asked.utterance
+        if utterance.final_decode != asked.id:
+            return []  # stale: speech went on after the pause, or the utterance was cut
+        utterance.final_decode = None
+        if utterance.ending:
+            return self._emit_final(utterance, text)
+        utterance.final_text = text  # _decide ends the utterance when the pause is long enough
+        return []
+
+    def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
+        utterance.ending = False
+        words = utterance.agreement.stable + text.split()
+        full = " ".join([*utterance.emitted, *words])
+        self.context = Context(utterance.audio_start, utterance.last_voiced, full) if full else None
+        if not words and not utterance.partials:
+            return []
+        self.transcript.extend(words)
+        return [
+            Final(
+                utterance.segment_id,
+                " ".join(words),
+                self._seconds(utterance.speech_start),
+                self._seconds(utterance.last_voiced),
+                self._slice(utterance.speech_start, utterance.end or self.now),
+            )
+        ]
+
+    # ------------------------------------------------------------- overload
+
+    def _overload_notice(self) -> list[Action]:
+        late = self.skipped_since is not None and (
+            self.now - self.skipped_since >= self._samples(self.p.overload_after)
+        )
+        if late and not self.behind:
+            self.behind = True
+            return [Behind(True)]
+        if self.skipped_since is None and self.behind:
+            self.behind = False
+            return [Behind(False)]
+        return []
+
+    # ------------------------------------------------------------- audio
+
+    def _slice(self, start: int, end: int) -> np.ndarray:
+        return self.audio[max(0, start - self.audio_offset) : end - self.audio_offset].copy()
+
+    def _trim_audio(self) -> None:
+        """Drop audio no decode can need: before the context and every open utterance."""
+        keep = [self.now - self._samples(self.p.preroll)]
+        keep += [u.audio_start for u in self.ending]
+        keep += [a.utterance.audio_start for a in self.asked.values()]
+        if self.utterance is not None:
+            keep.append(self.utterance.audio_start)
+        if self.context is not None:
+            keep.append(self.context.audio_start)
+        start = max(min(keep), self.now - self._samples(60.0))
+        if start - self.audio_offset > SAMPLE_RATE * 10:  # in big steps: copying is not free
+            self.audio = self.audio[start - self.audio_offset :]
+            self.audio_offset = start
+
+    @staticmethod
+    def _samples(seconds: float) -> int:
+        return int(seconds * SAMPLE_RATE)
+
+    @staticmethod
+    def _seconds(samples: int) -> float:
+        return samples / SAMPLE_RATE
+
+
+def ends_sentence(text: str) -> bool:
+    """Whether ``text`` ends with a sentence's closing punctuation."""
+    return bool(SENTENCE_END.search(text.strip()))

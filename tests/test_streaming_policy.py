@@ -1,0 +1,295 @@
+"""The offline engine's streaming policy, driven by a scripted talk and a fake decoder.
+
+No model, no threads: a talk is words and pauses; each word is a run of samples carrying its
+number, so the fake decoder can "recognise" exactly the words whose audio it was given, and
+a decode's answer arrives a fixed stretch of stream time after it was asked, as a real one
+would while audio keeps coming.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from captions.engines.offline.agreement import LocalAgreement
+from captions.engines.offline.policy import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    Behind,
+    Cancel,
+    Decode,
+    Done,
+    Final,
+    Partial,
+    PolicyParams,
+    StreamingPolicy,
+    ends_sentence,
+)
+
+WORD = 0.32  # seconds of audio per word: 10 frames
+VOCABULARY = [f"w{n}" for n in range(1, 1000)]
+CHUNK = 3 * FRAME_SAMPLES  # what a presenter page sends: ~100 ms
+
+
+def talk(*parts: str | float) -> tuple[np.ndarray, list[str]]:
+    """Audio of words (strings, "." ends a sentence) and pauses (seconds) and its words."""
+    pieces, words = [np.zeros(FRAME_SAMPLES * 4, np.float32)], []
+    for part in parts:
+        if isinstance(part, float | int):
+            pieces.append(np.zeros(round(part * SAMPLE_RATE), np.float32))
+            continue
+        for word in part.split():
+            words.append(word)
+            pieces.append(np.full(round(WORD * SAMPLE_RATE), len(words) / 1000, np.float32))
+    audio = np.concatenate(pieces)
+    padding = -len(audio) % FRAME_SAMPLES
+    return np.concatenate([audio, np.zeros(padding, np.float32)]), words
+
+
+@dataclass
+class FakeDecoder:
+    """Hears word n where the audio holds n/1000 for at least half a word; answers after a delay."""
+
+    words: list[str]
+    delay: float = 0.3  # seconds of stream time a decode takes
+    busy: bool = False  # partial decodes find the decoder busy
+    asked: list[Decode] = field(default_factory=list)
+
+    def hear(self, request: Decode) -> str | None:
+        if self.busy and not request.final:
+            return None
+        values, counts = np.unique(np.round(request.audio * 1000).astype(int), return_counts=True)
+        enough = round(WORD * SAMPLE_RATE) // 2
+        heard = [
+            self.words[v - 1] for v, n in zip(values, counts, strict=True) if v and n >= enough
+        ]
+        prefix = request.prefix.split()
+        assert heard[: len(prefix)] == prefix, (heard, prefix)
+        return " ".join(heard[len(prefix) :])
+
+
+def run(
+    audio: np.ndarray,
+    decoder: FakeDecoder,
+    params: PolicyParams | None = None,
+    *,
+    probability=lambda frame: float(np.abs(frame).max() > 0),
+) -> list[tuple[float, object]]:
+    """Stream ``audio`` through a policy; return (stream seconds, action) for every action."""
+    policy = StreamingPolicy(params)
+    log: list[tuple[float, object]] = []
+    waiting: list[tuple[int, Decode]] = []
+
+    def carry_out(actions, now):
+        for action in actions:
+            log.append((now / SAMPLE_RATE, action))
+            if isinstance(action, Decode):
+                decoder.asked.append(action)
+                waiting.append((now + round(decoder.delay * SAMPLE_RATE), action))
+
+    def answer_due(now):
+        for due, request in list(waiting):
+            if due <= now:
+                waiting.remove((due, request))
+                carry_out(policy.decoded(request.id, decoder.hear(request)), now)
+
+    for start in range(0, len(audio), CHUNK):
+        chunk = audio[start : start + CHUNK]
+        frames = chunk.reshape(-1, FRAME_SAMPLES)
+        carry_out(policy.feed(chunk, [probability(f) for f in frames]), start + len(chunk))
+        answer_due(start + len(chunk))
+    end = len(audio)
+    carry_out(policy.finish(), end)
+    while waiting:
+        end = min(due for due, _ in waiting)
+        answer_due(end)
+    return log
+
+
+def finals(log) -> list[Final]:
+    return [a for _, a in log if isinstance(a, Final)]
+
+
+def final_words(log) -> list[str]:
+    return " ".join(f.text for f in finals(log)).split()
+
+
+# ------------------------------------------------------------------ agreement
+
+
+def test_words_become_stable_once_two_hypotheses_agree():
+    agreement = LocalAgreement()
+    agreement.update("good morning every".split())
+    assert agreement.stable == []
+    agreement.update("good morning everyone".split())
+    assert agreement.stable == ["good", "morning"]
+    assert agreement.guess == ["everyone"]
+    agreement.update("everyone welcome".split())  # the decoder continues after stable words
+    assert agreement.stable == ["good", "morning", "everyone"]
+
+
+def test_punctuation_and_case_do_not_break_agreement_and_the_newer_spelling_is_kept():
+    agreement = LocalAgreement()
+    agreement.update("Good morning, everyone".split())
+    agreement.update("good morning everyone! Welcome".split())
+    assert agreement.stable == ["good", "morning", "everyone!"]
+
+
+def test_a_sentence_ends_with_its_closing_punctuation():
+    assert ends_sentence("That is all.")
+    assert ends_sentence("Really?”")
+    assert not ends_sentence("first, second,")
+
+
+# ------------------------------------------------------------------ policy
+
+
+def test_every_word_of_a_talk_is_final_once_and_in_order():
+    audio, words = talk("a b c d.", 1.0, "e f", 0.4, "g h i.", 1.5, "j", 1.2)
+    log = run(audio, FakeDecoder(words))
+    assert final_words(log) == words
+    assert isinstance(log[-1][1], Done)
+
+
+def test_a_short_phrase_between_pauses_is_decoded_after_the_previous_utterance():
+    audio, words = talk("one two three four.", 1.0, "five six", 1.0, "seven eight nine.", 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder)
+    short = [d for d in decoder.asked if d.prefix.startswith("one two three four.")]
+    assert short, "the short phrase was decoded alone"
+    assert all(d.audio.size > 4 * WORD * SAMPLE_RATE for d in short)
+    assert final_words(log) == words
+
+
+def test_the_first_word_is_not_clipped_when_the_voice_detector_is_late():
+    audio, words = talk(1.0, "alpha bravo charlie", 1.0)
+    decoder = FakeDecoder(words)
+    seen = {"voiced": 0}
+
+    def late(frame):  # the detector fires only on a word's fifth voiced frame
+        if np.abs(frame).max() == 0:
+            seen["voiced"] = 0
+            return 0.0
+        seen["voiced"] += 1
+        return 1.0 if seen["voiced"] > 4 else 0.1
+
+    log = run(audio, decoder, probability=late)
+    assert final_words(log) == words
+
+
+def test_a_final_comes_at_the_sentence_pause_when_its_decode_ends_a_sentence():
+    params = PolicyParams()
+    audio, words = talk("we start now.", 2.0)
+    log = run(audio, FakeDecoder(words, delay=0.1), params)
+    (at, final), last_word_end = (
+        finals_with_times(log)[0],
+        (4 * FRAME_SAMPLES / SAMPLE_RATE) + 3 * WORD,
+    )
+    assert final.text == "we start now."
+    assert at - last_word_end <= params.sentence_pause + 0.15
+
+
+def test_without_a_sentence_end_the_final_waits_for_the_long_pause():
+    params = PolicyParams()
+    audio, words = talk("and then we", 2.0)
+    log = run(audio, FakeDecoder(words, delay=0.1), params)
+    at, _ = finals_with_times(log)[0]
+    last_word_end = (4 * FRAME_SAMPLES / SAMPLE_RATE) + 3 * WORD
+    assert params.end_pause <= at - last_word_end <= params.end_pause + 0.15
+
+
+def finals_with_times(log):
+    return [(t, a) for t, a in log if isinstance(a, Final)]
+
+
+def test_speech_after_a_short_pause_makes_the_early_decode_stale():
+    audio, words = talk("one two", 0.5, "three four.", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.3))
+    assert any(isinstance(a, Cancel) for _, a in log)
+    assert [f.text for f in finals(log)] == ["one two three four."]
+
+
+def test_partials_grow_by_agreement_and_agreed_words_are_forced_as_prefix():
+    audio, words = talk("a b c d e f g h i j k l", 1.0)
+    decoder = FakeDecoder(words, delay=0.1)
+    log = run(audio, decoder)
+    partials = [a for _, a in log if isinstance(a, Partial)]
+    assert len(partials) >= 4
+    stables = [p.stable.split() for p in partials]
+    assert all(a == b[: len(a)] for a, b in zip(stables, stables[1:], strict=False))
+    assert any(d.prefix for d in decoder.asked if not d.final)
+    assert final_words(log) == words
+
+
+def test_an_agreed_sentence_is_final_before_the_speaker_pauses():
+    audio, words = talk("this is the first sentence. and this one goes on and on and on", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.1))
+    first = finals(log)[0]
+    assert first.text == "this is the first sentence."
+    assert first.segment_id != finals(log)[1].segment_id
+    assert final_words(log) == words
+
+
+def test_a_long_utterance_is_cut_at_its_quietest_moment():
+    params = PolicyParams(max_utterance=4.0, cut_search=2.0)
+    parts = " ".join(VOCABULARY[:30])
+    audio, words = talk(parts, 1.0)
+    log = run(audio, FakeDecoder(words, busy=True), params)  # no partials: only cuts
+    assert len(finals(log)) >= 2
+    assert final_words(log) == words
+
+
+def test_a_busy_decoder_drops_partials_and_the_presenter_is_told():
+    audio, words = talk(" ".join(VOCABULARY[:12]), 1.0)
+    log = run(audio, FakeDecoder(words, busy=True))
+    assert not [a for _, a in log if isinstance(a, Partial)]
+    assert [a for _, a in log if isinstance(a, Behind)] == [Behind(True)]
+    assert final_words(log) == words
+
+
+def test_silence_asks_for_no_decode():
+    audio = np.zeros(60 * SAMPLE_RATE, np.float32)
+    log = run(audio, FakeDecoder([]))
+    assert [a for _, a in log if not isinstance(a, Done)] == []
+
+
+def test_a_click_is_not_an_utterance():
+    audio = np.concatenate([np.zeros(FRAME_SAMPLES * 32), np.full(FRAME_SAMPLES * 2, 0.001)])
+    audio = np.concatenate([audio, np.zeros(FRAME_SAMPLES * 64)]).astype(np.float32)
+    log = run(audio, FakeDecoder(["w1"]))
+    assert [a for _, a in log if isinstance(a, Decode)] == []
+
+
+def test_the_end_of_the_stream_finalizes_the_open_utterance():
+    audio, words = talk("no pause at the end")
+    log = run(audio, FakeDecoder(words))
+    assert final_words(log) == words
+    assert isinstance(log[-1][1], Done)
+
+
+def test_a_final_ends_where_its_last_voiced_frame_ended():
+    audio, words = talk(1.0, "a b c.", 1.0)
+    final = finals(run(audio, FakeDecoder(words)))[0]
+    spoken_end = 4 * FRAME_SAMPLES / SAMPLE_RATE + 1.0 + 3 * WORD
+    assert abs(final.end - spoken_end) <= FRAME_SAMPLES / SAMPLE_RATE
+
+
+sentence = st.lists(st.sampled_from(VOCABULARY[:50]), min_size=1, max_size=25).map(
+    lambda ws: " ".join(ws[:-1] + [ws[-1] + "."])
+)
+pause = st.floats(min_value=0.05, max_value=2.5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(sentence, pause), min_size=1, max_size=6),
+    st.floats(min_value=0.05, max_value=1.2),
+)
+def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts, delay):
+    flat = [piece for part in parts for piece in part]
+    audio, words = talk(*flat)
+    log = run(audio, FakeDecoder(words, delay=delay))
+    assert final_words(log) == words
