@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied
-from django.db.models import Model
+from django.db.models import F, Model
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import exports, presence
 from .forms import EventForm, EventLanguageForm, EventLanguageFormSet
-from .models import Caption, Event, EventLanguage, EventStatus, GlossaryTerm
+from .models import Caption, CaptionRevision, Event, EventLanguage, EventStatus, GlossaryTerm
 from .status import Status, write_status
 
 logger = logging.getLogger(__name__)
@@ -166,6 +166,7 @@ class EventAdmin(OrganizerScoped, admin.ModelAdmin):
     def links(self, event: Event) -> str:
         items = [
             (self.presenter_url(event), _("presenter")),
+            (reverse("captions:control", args=[event.slug]), _("control room")),
             (reverse("captions:audience", args=[event.slug]), _("audience")),
             (reverse("captions:join-card", args=[event.slug]), _("join card")),
         ]
@@ -251,6 +252,8 @@ class EventAdmin(OrganizerScoped, admin.ModelAdmin):
         super().save_related(request, form, formsets, change)
         if not change:
             form.instance.organizers.add(request.user)
+        # A live session reloads the glossary when this moves (captions/live.py).
+        Event.objects.filter(pk=form.instance.pk).update(glossary_version=F("glossary_version") + 1)
 
     def save_model(self, request: HttpRequest, obj: Event, form, change: bool) -> None:
         """Save; a status the organizer changed goes through the one status writer."""
@@ -291,9 +294,27 @@ class EventAdmin(OrganizerScoped, admin.ModelAdmin):
         return HttpResponseRedirect(reverse("admin:captions_event_change", args=[event.pk]))
 
 
+class CaptionRevisionInline(admin.TabularInline):
+    """Every text an utterance had, oldest first: who corrected it and when (read-only)."""
+
+    model = CaptionRevision
+    fk_name = "caption"
+    fields = ["revision", "text", "translations", "stale_languages", "author", "created_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Caption)
 class CaptionAdmin(OrganizerScoped, admin.ModelAdmin):
-    list_display = ["event", "seq", "language", "text", "start", "end"]
+    list_display = ["event", "seq", "language", "text", "revision", "start", "end"]
+    inlines = [CaptionRevisionInline]
     # Only events the list holds: the plain filter would name every event in the database.
     list_filter = [("event", admin.RelatedOnlyFieldListFilter), "language"]
     search_fields = ["text", "source_text"]

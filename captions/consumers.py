@@ -25,6 +25,10 @@ from .watch import WatchedEvent, get_watch
 logger = logging.getLogger(__name__)
 
 
+def _is_partial(envelope: Envelope) -> bool:
+    return envelope.kind == CAPTION and not envelope.final
+
+
 def query_params(scope: dict[str, Any]) -> dict[str, str]:
     """The connection's query string as single values (the last one wins)."""
     parsed = parse_qs(scope.get("query_string", b"").decode("latin-1"))
@@ -235,6 +239,8 @@ class AudienceConsumer(GuardedConsumer):
             params.get("original") in {"1", "true"} and self.language != self.event.source_language
         )
         self.speech = params.get("speech") in {"1", "true"}
+        # "stable": finals only, never a partial; anything else is the default, "fast".
+        self.stable = params.get("mode") == "stable"
         after = params.get("after", "")
         # isdigit() alone accepts "²", which int() refuses; utterance numbers fit in 12 digits.
         valid = after.isascii() and after.isdigit() and len(after) <= 12
@@ -288,6 +294,7 @@ class AudienceConsumer(GuardedConsumer):
             end=row.end,
             source_language=self.event.source_language,
             source_text=row.source_text if self.with_source else None,
+            revision=row.revision,
         )
 
     async def link_changed(self, up: bool) -> None:
@@ -346,6 +353,8 @@ class AudienceConsumer(GuardedConsumer):
         if self.held is not None:
             self.held.append(envelope)
             return
+        if self.stable and (envelope.kind == WITHDRAWAL or _is_partial(envelope)):
+            return  # finals only: no partial, nor the withdrawal of one
         if envelope.kind in (CAPTION, WITHDRAWAL):
             if self.last_final is not None and envelope.seq <= self.last_final:
                 return  # already delivered from history, or a late partial of a finished utterance

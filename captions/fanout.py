@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 # A withdrawal is told apart from a final: a listener's resume point does not move past it, in
 # case the utterance's real final still comes (a presenter that only looked lost).
 CAPTION, SPEECH, STATUS, WITHDRAWAL = "c", "s", "t", "w"
+# A moderator's correction of a final (captions/corrections.py): it replaces the final's text
+# in place, whatever the listener's resume point, and in this process's history cache. CONSOLE
+# messages go to the control room's stream only (captions/control.py).
+REVISION, CONSOLE = "r", "k"
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,8 @@ class FanoutHub:
         self._track_partial(stream, envelope)
         if envelope.kind == CAPTION and envelope.final and stream in self._recent:
             self._recent[stream].add(envelope.seq, envelope.text)
+        elif envelope.kind == REVISION and stream in self._recent:
+            self._recent[stream].revise(envelope.seq, envelope.text)
         listeners = list(self._listeners.get(stream, ()))
         # Counted, and a final's delay measured and its send time stamped, once per stream.
         envelope = delay_report.delivered(stream, envelope, len(listeners))

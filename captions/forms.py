@@ -15,7 +15,7 @@ from .models import Event, EventLanguage
 def language_label(code: str) -> str:
     """'es — Spanish (español)' where Django knows the language, else the code."""
     try:
-        info = get_language_info(code)
+        info = get_language_info(code.lower())  # Django knows zh-hant, not zh-Hant
     except KeyError:
         return code
     return f"{code} — {info['name']} ({info['name_local']})"
@@ -37,13 +37,17 @@ class EventForm(forms.ModelForm):
 
     class Meta:
         model = Event
-        fields = ["title", "slug", "source_language", "profanity", "status"]
+        fields = ["title", "slug", "source_language", "profanity", "status", "hold_seconds"]
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["source_language"] = forms.ChoiceField(
             label=_("spoken language"), choices=source_choices()
         )
+        self.fields["hold_seconds"].required = False  # left out: no hold
+
+    def clean_hold_seconds(self) -> int:
+        return self.cleaned_data.get("hold_seconds") or 0
 
 
 class EventLanguageForm(forms.ModelForm):

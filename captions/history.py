@@ -80,6 +80,15 @@ class RecentFinals:
         if len(self._texts) > self.limit * 2:
             self._trim()
 
+    def revise(self, seq: int, text: str) -> None:
+        """Called for every correction on the stream: later joiners get the corrected text.
+
+        Kept even before the final itself is cached: a fill that began earlier and lands
+        later must not bring the old text back (fill never overwrites).
+        """
+        self._texts[seq] = text
+        self._trim()
+
     def broken(self) -> None:
         """Called when the stream's subscription failed: finals may be missing from now on."""
         self._complete = False

@@ -15,6 +15,7 @@ happens in this object, which also keeps the event alive through Redis faults:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hmac
 import logging
 import time
@@ -26,10 +27,13 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 
 from . import delay_report, lease, presence, protocol, storage
+from .corrections import RevisionFollower, console_stream, glossary_of
 from .delay import StreamClock
 from .engines import get_engine
 from .engines.base import SAMPLE_RATE, SAMPLE_WIDTH, EngineError, EngineSession
 from .events import EventInfo
+from .fanout import get_hub
+from .hold import HeldFinals
 from .models import Event, EventLanguage, EventStatus
 from .publisher import Publisher
 from .relay import CaptionRelay, withdrawals
@@ -56,13 +60,17 @@ class OrganizerSettings:
 
     presenter_key: str
     status: str
+    hold_seconds: int
+    glossary_version: int
     speech_offered: frozenset[str]
 
 
 @database_sync_to_async
 def organizer_settings(event_id: int) -> OrganizerSettings | None:
-    """The event's presenter key, stored status and speech languages; None if it was deleted."""
-    row = Event.objects.filter(pk=event_id).values_list("presenter_key", "status").first()
+    """The event's presenter key, stored status, hold, glossary version and speech languages;
+    None if it was deleted."""
+    fields = ("presenter_key", "status", "hold_seconds", "glossary_version")
+    row = Event.objects.filter(pk=event_id).values_list(*fields).first()
     if row is None:
         return None
     languages = EventLanguage.objects.filter(event_id=event_id, speech=True)
@@ -90,6 +98,11 @@ class LiveEvent:
         self.relay: CaptionRelay | None = None
         self.pump: asyncio.Task | None = None
         self.publisher = Publisher(event.id, self.token, self._link_changed)
+        self.hold = HeldFinals(event.id, event.source_language)
+        self.revisions = RevisionFollower(self._preview)  # corrections reach the preview too
+        self._following: asyncio.Task | None = None
+        self.glossary = event.glossary
+        self.glossary_version: int | None = None  # unknown until the first settings check
         self.clock = StreamClock()  # when the engine session's audio arrived, for caption delays
         self.delays: dict[str, Any] = {}  # the delay figures last sent (none: nothing to send)
         self._ticker: asyncio.Task | None = None
@@ -102,6 +115,11 @@ class LiveEvent:
             logger.warning("could not take event %s yet: %r", self.event.slug, exc)
         if await stored_status(self.event.id) == EventStatus.LIVE:
             await self._take_over_from_a_lost_connection()
+        await self.hold.load()  # finals an earlier connection held go out when due
+        # In a task: with Redis away, a subscription waits seconds to be confirmed.
+        self._following = asyncio.create_task(
+            get_hub().add(console_stream(self.event.id), self.revisions)
+        )
         status = await read_status(self.event.id)
         self.state = status.state
         await self.send(status.message(languages=self.event.audience_languages))
@@ -142,7 +160,8 @@ class LiveEvent:
             return await self.send(protocol.error("engine_busy", detail))
         self.counts = await self._counts()
         self.clock = StreamClock()  # stream times start again at 0 with each session
-        config = self.event.session_config(self._speech_languages())
+        event = dataclasses.replace(self.event, glossary=self.glossary)
+        config = event.session_config(self._speech_languages())
         try:
             session = await get_engine().start_session(config)
         except EngineError as exc:
@@ -156,6 +175,7 @@ class LiveEvent:
             target_languages=self.event.target_languages,
             preview=self._preview,
             publisher=self.publisher,
+            hold=self.hold,
             clock=self.clock,
         )
         self.session = session
@@ -184,8 +204,13 @@ class LiveEvent:
             self._ticker.cancel()
             await asyncio.gather(self._ticker, return_exceptions=True)
         await self._end_session()
+        if not self.replaced:
+            await self._release_all_held()
         if not self.replaced and self.state == EventStatus.LIVE:
             await self.set_status(EventStatus.PAUSED, reason="presenter_disconnected")
+        if self._following is not None:
+            self._following.cancel()
+            await get_hub().remove(console_stream(self.event.id), self.revisions)
         await self.publisher.drain(PUBLISH_DRAIN_SECONDS)  # before the release: it needs the lease
         await self.publisher.close()
         if not self.replaced:
@@ -259,6 +284,7 @@ class LiveEvent:
         while self.active:
             if self.publisher.fenced_out or not await self._renew():
                 return await self._replaced()
+            await self._release_due()
             now = loop.time()
             if now >= next_organizer_check:
                 next_organizer_check = now + ORGANIZER_CHECK_SECONDS
@@ -268,6 +294,18 @@ class LiveEvent:
                 last_counts = await self._report_counts(last_counts)
                 await self._report_delays()
             await asyncio.sleep(lease.RENEW_SECONDS)
+
+    async def _release_due(self) -> None:
+        try:
+            await self.hold.release_due(self.publisher.put)
+        except Exception:  # the database: the finals stay held, and are tried again
+            logger.warning("could not release held finals of event %s", self.event.slug)
+
+    async def _release_all_held(self) -> None:
+        try:
+            await self.hold.release_all(self.publisher.put)
+        except Exception:  # the next presenter connection, or the control room, releases them
+            logger.warning("could not release held finals of event %s", self.event.slug)
 
     async def _renew(self) -> bool:
         try:
@@ -338,6 +376,9 @@ class LiveEvent:
         if current.speech_offered != self.speech_offered:
             self.speech_offered = current.speech_offered
             await self._apply_speech()
+        self.hold.seconds = current.hold_seconds
+        if current.glossary_version != self.glossary_version:
+            await self._apply_glossary(current.glossary_version)
         if not follow_status or current.status == self.state:
             return
         if current.status == EventStatus.ENDED:
@@ -347,6 +388,17 @@ class LiveEvent:
             await self._close_socket(protocol.CLOSE_EVENT_ENDED)
         elif self.active:
             await self.set_status(self.state)
+
+    async def _apply_glossary(self, version: int) -> None:
+        """The glossary changed (the control room or the admin): the session uses it next."""
+        first = self.glossary_version is None
+        self.glossary_version = version
+        if first:
+            return  # read with the event a moment ago
+        self.glossary = await glossary_of(self.event.id)
+        if self.session is not None:
+            await self.session.update_glossary(tuple(self.glossary), self.glossary)
+        logger.info("event %s uses a new glossary (%d terms)", self.event.slug, len(self.glossary))
 
     async def _replaced(self) -> None:
         """Another presenter connection holds the event now."""

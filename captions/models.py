@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -23,6 +23,8 @@ def new_slug() -> str:
 def new_presenter_key() -> str:
     return secrets.token_urlsafe(24)
 
+
+MAX_HOLD_SECONDS = 30
 
 # Permissions over every event, for people who are not its organizers (a venue's AV team).
 PRESENT_EVENT = "captions.present_event"
@@ -84,6 +86,15 @@ class Event(models.Model):
         related_name="organized_events",
         blank=True,
     )
+    # Finals wait this long in the control room before listeners get them (0: no hold).
+    hold_seconds = models.PositiveSmallIntegerField(
+        _("hold finals for moderation (seconds)"),
+        default=0,
+        validators=[MaxValueValidator(MAX_HOLD_SECONDS)],
+        help_text=_("0-30 s. Listeners then get finals only, after the hold."),
+    )
+    # Bumped whenever the glossary changes: a live session reloads it within a second.
+    glossary_version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -167,6 +178,10 @@ class Caption(models.Model):
     source_text = models.TextField()
     start = models.FloatField()  # seconds from the start of the event's audio
     end = models.FloatField()
+    # The utterance's current revision (0: as recognized); corrections raise it in every language.
+    revision = models.PositiveIntegerField(default=0)
+    # Held for moderation until then (captions/hold.py); None once listeners may have it.
+    release_at = models.DateTimeField(null=True, blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -179,3 +194,28 @@ class Caption(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_id}/{self.language}#{self.seq}"
+
+
+class CaptionRevision(models.Model):
+    """One text of an utterance: the original (revision 0) or a moderator's correction."""
+
+    # The utterance's source-language row; the translations of that revision travel with it.
+    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="revisions")
+    revision = models.PositiveIntegerField()
+    text = models.TextField()
+    translations = models.JSONField(default=dict, blank=True)
+    # Languages whose translation could not be redone and was kept from the revision before.
+    stale_languages = models.JSONField(default=list, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["caption", "revision"], name="unique_caption_revision")
+        ]
+        ordering = ["caption", "revision"]
+
+    def __str__(self) -> str:
+        return f"{self.caption} r{self.revision}"

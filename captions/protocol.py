@@ -40,8 +40,13 @@ def caption(
     end: float,
     source_language: str,
     source_text: str | None = None,
+    revision: int = 0,
 ) -> dict[str, Any]:
-    """A partial or final caption of utterance ``seq`` in ``language``."""
+    """A partial or final caption of utterance ``seq`` in ``language``.
+
+    A final corrected by a moderator carries its ``revision`` (1, 2...): it replaces the text
+    shown for ``seq``, including a final's.
+    """
     message: dict[str, Any] = {
         "type": "caption",
         "seq": seq,
@@ -55,6 +60,8 @@ def caption(
     if source_text is not None:
         message["source_language"] = source_language
         message["source_text"] = source_text
+    if revision:
+        message["revision"] = revision
     return message
 
 
@@ -109,6 +116,16 @@ PRESENTER_COMMANDS = {"start", "pause", "stop", "preview", "ping"}
 
 def parse_control(text: str) -> dict[str, Any]:
     """Validate a presenter's JSON control message and return it."""
+    message = parse_object(text)
+    if message["type"] not in PRESENTER_COMMANDS:
+        raise ControlError("unknown_type", f"unknown message type {message['type']!r}")
+    if message["type"] == "preview" and not isinstance(message.get("language"), str):
+        raise ControlError("malformed_message", 'preview needs a "language" string')
+    return message
+
+
+def parse_object(text: str) -> dict[str, Any]:
+    """A client's JSON message: at most MAX_CONTROL_MESSAGE bytes, an object with a type."""
     if len(text.encode()) > MAX_CONTROL_MESSAGE:
         raise ControlError(
             "message_too_large", f"control messages are at most {MAX_CONTROL_MESSAGE} bytes"
@@ -121,10 +138,6 @@ def parse_control(text: str) -> dict[str, Any]:
         raise ControlError("malformed_json", "JSON nested too deeply") from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ControlError("malformed_message", 'expected an object with a "type" string')
-    if message["type"] not in PRESENTER_COMMANDS:
-        raise ControlError("unknown_type", f"unknown message type {message['type']!r}")
-    if message["type"] == "preview" and not isinstance(message.get("language"), str):
-        raise ControlError("malformed_message", 'preview needs a "language" string')
     return message
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from django.urls import reverse
 
 from . import protocol, storage
+from .corrections import Utterance, console_envelope, console_stream
 from .delay import StreamClock
 from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
 from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, stream_name
+from .hold import HeldFinals
 from .publisher import Publisher
 
 logger = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class CaptionRelay:
         target_languages: list[str],
         preview: Preview,
         publisher: Publisher,
+        hold: HeldFinals | None = None,
         clock: StreamClock | None = None,
     ) -> None:
         self.event_id = event_id
@@ -39,6 +43,7 @@ class CaptionRelay:
         self.target_languages = [lang for lang in target_languages if lang != source_language]
         self.preview = preview
         self.publisher = publisher
+        self.hold = hold
         self.clock = clock  # when the session's audio arrived: finals are stamped with it
         self._seqs: dict[str, int] = {}
         self._open: set[int] = set()  # utterances shown as partials whose final has not come
@@ -71,13 +76,18 @@ class CaptionRelay:
             return  # replaced by another connection: its captions are the event's now
         seq = await self._seq_for(result.segment_id)
         texts = self._texts(result)
+        # While finals are held for moderation, listeners get nothing from the engine directly.
+        holding = self.hold is not None and self.hold.active
         if result.is_final and result.source_text.strip():
+            release_at = self.hold.until() if holding else None
             # Stored before it is sent, so a listener joining meanwhile finds it in history.
             await storage.store_final(
-                self.event_id, seq, texts, result.source_text, result.start, result.end
+                self.event_id, seq, texts, result.source_text, result.start, result.end, release_at
             )
-        for lang, text in texts.items():
-            self._put_caption(seq, lang, text, result)
+            self._put_console(seq, texts, result, release_at)
+        if not holding:
+            for lang, text in texts.items():
+                self._put_caption(seq, lang, text, result)
         if result.is_final:
             self._open.discard(seq)
         else:
@@ -116,6 +126,21 @@ class CaptionRelay:
                 stream, Envelope(CAPTION, seq, result.is_final, protocol.dumps(message))
             )
 
+    def _put_console(
+        self, seq: int, texts: dict[str, str], result: CaptionResult, release_at: datetime | None
+    ) -> None:
+        """Show the new final in the event's control rooms, held or not."""
+        utterance = Utterance(
+            seq=seq,
+            revision=0,
+            text=result.source_text,
+            translations={k: v for k, v in texts.items() if k != self.source_language},
+            start=result.start,
+            end=result.end,
+            held_until=release_at.timestamp() if release_at is not None else None,
+        )
+        self.publisher.put(console_stream(self.event_id), console_envelope(utterance))
+
     def _heard(self, result: CaptionResult) -> int | None:
         """When the audio of a final's last word arrived (epoch ms), if the clock knows."""
         if not result.is_final or self.clock is None or not result.source_text.strip():
@@ -142,6 +167,8 @@ class CaptionRelay:
         await storage.store_speech(
             self.event_id, seq, result.language, result.audio, result.content_type
         )
+        if self.hold is not None and self.hold.active:
+            return  # it would speak a held final before listeners may read it
         url = reverse("captions:speech", args=[self.slug, result.language, seq])
         message = protocol.speech(
             seq=seq, language=result.language, url=url, content_type=result.content_type

@@ -3,17 +3,22 @@
 from channels.auth import AuthMiddlewareStack
 from django.urls import re_path
 
-from . import consumers
+from . import consumers, control
 from .security import Refusal
 
 websocket_urlpatterns = [
-    # Only the presenter may log in with a staff session; listeners are anonymous, and
-    # leaving the session middleware out of their path saves a wrapper on every send.
+    # Only the presenter and the control room may log in with a staff session; listeners are
+    # anonymous, and leaving the session middleware out of their path saves a wrapper on every
+    # send.
     # Slugs are at most 32 characters (Event.slug), language codes 16 (EventLanguage.code):
     # longer ones are refused at the handshake before they reach any lookup or cache.
     re_path(
         r"^ws/events/(?P<slug>[-a-zA-Z0-9_]{1,32})/presenter/$",
         AuthMiddlewareStack(consumers.PresenterConsumer.as_asgi()),
+    ),
+    re_path(
+        r"^ws/events/(?P<slug>[-a-zA-Z0-9_]{1,32})/control/$",
+        AuthMiddlewareStack(control.ControlConsumer.as_asgi()),
     ),
     re_path(
         r"^ws/events/(?P<slug>[-a-zA-Z0-9_]{1,32})/audience/(?P<language>[A-Za-z0-9-]{2,16})/$",

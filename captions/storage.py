@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -23,8 +24,12 @@ def store_final(
     source_text: str,
     start: float,
     end: float,
+    release_at: datetime | None = None,
 ) -> None:
-    """Store one utterance's final text in every language; storing it twice is harmless."""
+    """Store one utterance's final text in every language; storing it twice is harmless.
+
+    ``release_at``: the final is held for moderation until then (captions/hold.py).
+    """
     rows = [
         Caption(
             event_id=event_id,
@@ -34,6 +39,7 @@ def store_final(
             source_text=source_text,
             start=start,
             end=end,
+            release_at=release_at,
         )
         for lang, text in texts.items()
     ]
@@ -46,8 +52,11 @@ def store_final(
 
 @database_sync_to_async
 def recent_finals(event_id: int, language: str, after: int | None) -> list[Caption]:
-    """The latest finals in ``language`` (after sequence number ``after``), oldest first."""
-    query = Caption.objects.filter(event_id=event_id, language=language)
+    """The latest finals in ``language`` (after sequence number ``after``), oldest first.
+
+    Finals held for moderation are left out: listeners get them once they are released.
+    """
+    query = Caption.objects.filter(event_id=event_id, language=language, release_at=None)
     if after is not None:
         query = query.filter(seq__gt=after)
     newest = query.order_by("-seq")[: settings.CAPTION_HISTORY_LIMIT]

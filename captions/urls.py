@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from . import views
+from . import control_views, views
 
 
 class SlugConverter:
@@ -31,6 +31,7 @@ app_name = "captions"
 urlpatterns = [
     path("e/<event:slug>/", views.audience, name="audience"),
     path("e/<event:slug>/present/", views.presenter, name="presenter"),
+    path("e/<event:slug>/control/", control_views.control_room, name="control"),
     path("e/<event:slug>/display/<lang:language>/", views.display, name="display"),
     path("e/<event:slug>/qr.svg", views.qr_code_svg, name="qr-svg"),
     path("e/<event:slug>/qr.png", views.qr_code_png, name="qr-png"),

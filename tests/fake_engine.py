@@ -14,7 +14,7 @@ from __future__ import annotations
 import array
 import asyncio
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 from captions.engines.base import (
     SAMPLE_RATE,
@@ -56,8 +56,21 @@ def silence(seconds: float) -> bytes:
     return bytes(2 * int(seconds * SAMPLE_RATE))
 
 
-def translate(text: str, language: str) -> str:
+def translate(text: str, language: str, glossary: Mapping[str, Mapping[str, str]] = {}) -> str:  # noqa: B006
+    """The scripted "translation": the language code first, glossary terms rendered."""
+    for term, renderings in glossary.items():
+        if renderings.get(language):
+            text = text.replace(term, renderings[language])
     return f"[{language}] {text}"
+
+
+def recognize(word: str, phrases: tuple[str, ...]) -> str:
+    """The scripted "recognition" biased by the glossary: a phrase that starts with the same
+    three letters as a heard word (case aside) is heard instead of it."""
+    for phrase in phrases:
+        if phrase[:3].lower() == word[:3]:
+            return phrase
+    return word
 
 
 class ScriptedSession(EngineSession):
@@ -92,14 +105,21 @@ class ScriptedSession(EngineSession):
             self.samples += len(samples)
             self._finalize()
 
+    def _text(self) -> str:
+        """The open utterance's words, as the session's current glossary makes them heard."""
+        return " ".join(recognize(word, self.config.phrases) for word in self.words)
+
     def _emit(self, kind: ResultKind) -> None:
-        text = " ".join(self.words)
+        text = self._text()
+        glossary = self.config.glossary
         self.queue.put_nowait(
             CaptionResult(
                 kind=kind,
                 segment_id=f"u{self.segment}",
                 source_text=text,
-                translations={lang: translate(text, lang) for lang in self.config.target_languages},
+                translations={
+                    lang: translate(text, lang, glossary) for lang in self.config.target_languages
+                },
                 start=self.start,
                 end=self.samples / SAMPLE_RATE,
             )
@@ -110,7 +130,7 @@ class ScriptedSession(EngineSession):
             return
         self.due[f"u{self.segment}"] = asyncio.get_running_loop().time() + self.final_hold
         self._emit(ResultKind.FINAL)
-        text = " ".join(self.words)
+        text = self._text()
         for lang in sorted(self.speech_languages):
             audio = translate(text, lang).encode()
             self.queue.put_nowait(SpeechResult(f"u{self.segment}", lang, audio, "audio/x-test"))
@@ -150,6 +170,10 @@ class ScriptedEngine(Engine):
     def language_support(self) -> LanguageSupport:
         targets = frozenset({"en", "es", "fr", "de", "pt"})
         return LanguageSupport(sources={lang: targets - {lang} for lang in targets})
+
+    async def translate_text(self, text: str, config: SessionConfig) -> dict[str, str]:
+        """Corrections are translated as captions are."""
+        return {lang: translate(text, lang, config.glossary) for lang in config.target_languages}
 
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if config.source_language == "xx":

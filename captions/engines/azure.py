@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 import urllib.parse
@@ -285,7 +286,18 @@ class AzureSession(EngineSession):
 
     async def set_speech_languages(self, languages: frozenset[str]) -> None:
         """Switch the voice; the URL and context change, so reconnect at a final boundary."""
-        settings = translation_settings(self.config, languages, self.options)
+        self.config = dataclasses.replace(self.config, speech_languages=languages)
+        await self._apply_settings()
+
+    async def update_glossary(
+        self, phrases: tuple[str, ...], glossary: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        """New phrases go in the connection's context: reconnect at a final boundary."""
+        await super().update_glossary(phrases, glossary)
+        await self._apply_settings()
+
+    async def _apply_settings(self) -> None:
+        settings = translation_settings(self.config, self.config.speech_languages, self.options)
         if settings == self.protocol.settings:
             return
         self.protocol.settings = settings

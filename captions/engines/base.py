@@ -10,6 +10,7 @@ Channels chooses its layer (see ``captions.engines.get_engine``).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import enum
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,19 @@ class EngineSession(abc.ABC):
     async def set_speech_languages(self, languages: frozenset[str]) -> None:  # noqa: B027
         """Called when the set of languages with listening listeners changes (optional)."""
 
+    async def update_glossary(
+        self, phrases: tuple[str, ...], glossary: Mapping[str, Mapping[str, str]]
+    ) -> None:
+        """Called when the organizer's glossary changes mid-talk; applies to what follows.
+
+        The default replaces ``self.config``: enough for a session that reads its config on
+        every decode and translation. A session that hands phrases to a remote service once
+        at connection time overrides this (or leaves the change for its next session).
+        """
+        config = getattr(self, "config", None)
+        if isinstance(config, SessionConfig):
+            self.config = dataclasses.replace(config, phrases=phrases, glossary=glossary)
+
 
 class Engine(abc.ABC):
     """A speech-translation backend, created once per process."""
@@ -141,3 +155,11 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     async def start_session(self, config: SessionConfig) -> EngineSession:
         """Open a streaming session; raise EngineError if it cannot start."""
+
+    async def translate_text(self, text: str, config: SessionConfig) -> dict[str, str]:
+        """Translate a corrected final into the targets this engine translates text into.
+
+        The default translates nothing: captions.corrections then uses the local text
+        translators where they serve the pair, and keeps the old translation elsewhere.
+        """
+        return {}

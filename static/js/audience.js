@@ -16,6 +16,7 @@
   const ui = {
     state: $("state"), language: $("language"), smaller: $("smaller"), bigger: $("bigger"),
     theme: $("theme"), original: $("original"), listen: $("listen"), captions: $("captions"),
+    stable: $("stable"),
     empty: $("empty"), backToLive: $("back-to-live"), announcer: $("announcer"), audio: $("speech"),
     viewSettings: document.querySelector(".view-settings"), notice: $("notice"), unlock: $("unlock-audio"),
   };
@@ -89,6 +90,8 @@
   const wantOriginal = () => Boolean(ui.original && ui.original.checked && config.language !== config.sourceLanguage);
   if (ui.original) ui.original.checked = store.get("original", "0") === "1";
   ui.listen.checked = store.get("listen", "0") === "1";
+  // "stable": the server sends finals only, so nothing on screen ever changes under the reader.
+  if (ui.stable) ui.stable.checked = store.get("mode", "fast") === "stable";
   document.body.classList.toggle("show-original", wantOriginal());
 
   // ---- connection -----------------------------------------------------------------
@@ -99,6 +102,7 @@
     if (state.lastFinal !== null && !state.refetchHistory) params.set("after", String(state.lastFinal));
     if (wantOriginal()) params.set("original", "1");
     if (ui.listen.checked) params.set("speech", "1");
+    if (ui.stable && ui.stable.checked) params.set("mode", "stable");
     const query = params.toString();
     return `${scheme}//${location.host}/ws/events/${config.slug}/audience/${config.language}/${query ? "?" + query : ""}`;
   }
@@ -284,10 +288,14 @@
   function showCaption(msg) {
     let line = captionElement(msg.seq);
     if (line && line.classList.contains("final")) {
-      // Already final: only fill in the original text when a history replay brings it.
-      if (msg.source_text) line.querySelector(".source").textContent = msg.source_text;
+      // Already final: a moderator's correction (a higher revision) replaces its text in place;
+      // else only fill in the original text when a history replay brings it.
+      if (msg.revision > Number(line.dataset.revision || 0)) showRevision(line, msg);
+      else if (msg.source_text) line.querySelector(".source").textContent = msg.source_text;
       return;
     }
+    // A correction of a final this page no longer shows (trimmed, or withdrawn meanwhile).
+    if (msg.revision && !line && state.lastFinal !== null && msg.seq <= state.lastFinal) return;
     if (msg.final) noteFinal(msg.seq);
     if (msg.final && !msg.text) {
       if (line) line.remove(); // a withdrawn partial that was not speech
@@ -298,8 +306,16 @@
     line.classList.toggle("final", msg.final);
     line.querySelector(".text").textContent = msg.text;
     if (msg.source_text !== undefined) line.querySelector(".source").textContent = msg.source_text;
+    if (msg.revision) line.dataset.revision = String(msg.revision);
     if (msg.final && !state.inHistory && !state.catchingUp) onLiveFinal(msg);
     scrollToLive(false);
+  }
+
+  function showRevision(line, msg) {
+    line.dataset.revision = String(msg.revision);
+    line.querySelector(".text").textContent = msg.text;
+    if (msg.source_text !== undefined) line.querySelector(".source").textContent = msg.source_text;
+    line.classList.add("revised");
   }
 
   function onLiveFinal(msg) {
@@ -456,6 +472,13 @@
       store.set("original", ui.original.checked ? "1" : "0");
       document.body.classList.toggle("show-original", wantOriginal());
       state.refetchHistory = wantOriginal(); // replayed history brings the originals too
+      reconnectNow();
+    });
+  }
+  if (ui.stable) {
+    ui.stable.addEventListener("change", () => {
+      store.set("mode", ui.stable.checked ? "stable" : "fast");
+      if (ui.stable.checked) dropPartials();
       reconnectNow();
     });
   }

@@ -100,10 +100,12 @@
 
   function onCaption(msg) {
     const known = state.utterances.get(msg.seq);
-    if (known && known.final) return;
+    // A correction of a line this display no longer shows.
+    if (msg.revision && !known && state.lastFinal !== null && msg.seq <= state.lastFinal) return;
+    if (known && known.final && !(msg.revision > (known.revision || 0))) return;
     if (msg.final && (state.lastFinal === null || msg.seq > state.lastFinal)) state.lastFinal = msg.seq;
     if (msg.final && !msg.text) state.utterances.delete(msg.seq);
-    else state.utterances.set(msg.seq, { text: msg.text, final: msg.final });
+    else state.utterances.set(msg.seq, { text: msg.text, final: msg.final, revision: msg.revision || 0 });
     const seqs = [...state.utterances.keys()].sort((a, b) => a - b);
     seqs.slice(0, Math.max(0, seqs.length - KEEP)).forEach((seq) => state.utterances.delete(seq));
     render();

@@ -439,6 +439,8 @@
       if (stale) stale.remove(); // the engine withdrew a partial that was not speech
       return;
     }
+    // A moderator's correction (revision) replaces a line in place; older lines are gone.
+    if (msg.revision && !ui.preview.querySelector(`[data-seq="${msg.seq}"]`)) return;
     const line = previewLine(msg.seq);
     line.className = "line " + (msg.final ? "final" : "partial");
     line.querySelector(".original").textContent = msg.source_text;
