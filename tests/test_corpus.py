@@ -29,17 +29,14 @@ def test_decoded_duration_matches_the_manifest(item):
     assert abs(len(audio(item)) / 16000 - item.seconds) < 0.2
 
 
-@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
 def test_speech_lasts_at_least_five_minutes():
     assert sum(item.seconds for item in SPEECH) >= 300
 
 
-@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
 def test_at_least_four_distinct_speakers_are_heard():
     assert len({speaker for item in SPEECH for speaker in item.speakers}) >= 4
 
 
-@pytest.mark.xfail(strict=True, reason="the corpus is still being extended")
 def test_a_non_native_english_speaker_and_a_non_english_language_are_included():
     assert any(item.language == "en" and not item.native for item in SPEECH)
     assert any(item.language != "en" for item in SPEECH)
