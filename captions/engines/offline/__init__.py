@@ -15,7 +15,9 @@ import numpy as np
 
 from ..base import Engine, EngineError, EngineSession, LanguageSupport, SessionConfig
 from .errors import OfflineEngineError
+from .languages import normalize_language, with_scripts
 from .model import ModelError, ModelSettings, load_model
+from .script import to_script
 from .session import WhisperSession
 
 __all__ = ["OfflineEngine", "OfflineEngineError"]
@@ -66,8 +68,8 @@ class OfflineEngine(Engine):
 
         translator = get_translator()
         sources = {
-            source: frozenset(translator.supported_targets(source) | {"en"}) - {source}
-            for source in whisper_languages()
+            source: with_scripts(translator.supported_targets(source) | {"en"}) - {source}
+            for source in with_scripts(whisper_languages())
         }
         return LanguageSupport(sources=sources, speech=frozenset(get_synthesizer().languages()))
 
@@ -92,10 +94,11 @@ class OfflineEngine(Engine):
         if not text or not targets:
             return {}
         try:
-            return translator.translate_many(text, source, targets, glossary=config.glossary)
+            done = translator.translate_many(text, source, targets, glossary=config.glossary)
         except TranslationError as exc:
             logger.warning("translation failed: %s", exc)
             return {}
+        return {target: to_script(translated, target) for target, translated in done.items()}
 
     def synthesize(self, text: str, language: str) -> tuple[bytes, str] | None:
         from .speech import SpeechError, get_synthesizer
@@ -116,7 +119,7 @@ class OfflineEngine(Engine):
     # -------------------------------------------------------------- sessions
 
     async def start_session(self, config: SessionConfig) -> EngineSession:
-        if config.source_language not in whisper_languages():
+        if normalize_language(config.source_language) not in whisper_languages():
             raise EngineError(
                 f"Whisper does not recognize the language {config.source_language!r}",
                 permanent=True,

@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .languages import normalize_language
+from .script import to_script
+
 # Whisper's well-known inventions on silence, noise and music (its training data's credits).
 HALLUCINATIONS = {
     "thank you",
@@ -36,7 +39,7 @@ MAX_COMPRESSION_RATIO = 2.4
 class DecodeOptions:
     """How to decode: beam width, task, language, and the glossary's bias."""
 
-    language: str
+    language: str  # the event's code (zh-Hant): Whisper hears its base, the text is in its script
     beam_size: int = 1
     task: str = "transcribe"  # or "translate" (into English)
     hotwords: str | None = None
@@ -46,7 +49,7 @@ def decode(model, audio: np.ndarray, options: DecodeOptions) -> str:
     """Decode one utterance; return its text, or "" if it is most likely not speech."""
     segments, _ = model.transcribe(
         audio,
-        language=options.language,
+        language=normalize_language(options.language),
         task=options.task,
         beam_size=options.beam_size,
         best_of=1,
@@ -58,7 +61,9 @@ def decode(model, audio: np.ndarray, options: DecodeOptions) -> str:
     )
     texts = [s.text.strip() for s in segments if _is_speech(s)]
     text = " ".join(t for t in texts if t)
-    return "" if text.lower().strip() in HALLUCINATIONS else text
+    if text.lower().strip() in HALLUCINATIONS:
+        return ""
+    return to_script(text, options.language) if options.task == "transcribe" else text
 
 
 def _is_speech(segment) -> bool:
