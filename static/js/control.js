@@ -95,6 +95,9 @@
       case "link":
         showAlert(msg.state === "down" ? S.link_down : "");
         break;
+      case "delay":
+        if (window.DelayPanel) DelayPanel.render(document.getElementById("delay-panel"), msg);
+        break;
       case "pong":
         break;
       case "error":
@@ -351,21 +354,20 @@
     ui.heard.value = ui.term.value = "";
     if (state.selected !== null) state.items.get(state.selected).el.focus();
   });
-  ui.glossaryForm.addEventListener("keydown", (event) => event.stopPropagation());
 
   ui.holdForm.addEventListener("submit", (event) => {
     event.preventDefault();
     const seconds = Math.max(0, Math.min(config.maxHold, Math.round(Number(ui.hold.value) || 0)));
     ui.hold.value = String(seconds);
     send({ type: "hold", seconds });
-    ui.hold.blur();
+    document.activeElement.blur(); // the console's keys apply again
   });
-  ui.holdForm.addEventListener("keydown", (event) => event.stopPropagation());
 
   // ---- keys -----------------------------------------------------------------------
 
   document.addEventListener("keydown", (event) => {
     if (state.editing !== null || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.target.closest && event.target.closest("input, textarea, select")) return; // typing
     switch (event.key) {
       case "ArrowUp":
       case "k":
