@@ -13,6 +13,7 @@ a moderator never sees their own correction overtaken by an older copy of the fi
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -20,7 +21,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import F
 
-from . import corrections, hold, lease, protocol
+from . import corrections, delay_report, hold, lease, metrics, protocol
 from .consumers import GuardedConsumer
 from .corrections import CorrectionError, Utterance, console_stream
 from .engines.base import SessionConfig
@@ -124,6 +125,7 @@ class ControlConsumer(GuardedConsumer):
     event: EventInfo | None = None
     stream: str | None = None
     sender: ListenerSender | None = None
+    delays: asyncio.Task | None = None
 
     async def connect(self) -> None:
         """Called when the control room opens its socket: check the login, then stream finals."""
@@ -147,6 +149,7 @@ class ControlConsumer(GuardedConsumer):
         if not linked:
             self._send({"type": "link", "state": "down"})
         await self._replay()
+        self.delays = delay_report.follow(self.event.id, self._send)  # the delay panel's figures
         logger.info("control room opened for event %s", self.event.slug)
 
     async def _replay(self) -> None:
@@ -187,6 +190,8 @@ class ControlConsumer(GuardedConsumer):
 
     async def _leave(self) -> None:
         stream, self.stream = self.stream, None
+        if self.delays is not None:
+            self.delays.cancel()
         if stream is not None:
             await get_hub().remove(stream, self)
 
@@ -234,6 +239,7 @@ class ControlConsumer(GuardedConsumer):
             event.id, event.source_language, seq, base, text, translations, stale, user.pk
         )
         self._send({"type": "corrected", "seq": seq, "revision": saved.revision})
+        metrics.count_correction()
         await self._publish_revision(saved)
         logger.info("final %s of event %s corrected (revision %s)", seq, event.slug, saved.revision)
 

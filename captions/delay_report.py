@@ -16,8 +16,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import inspect
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 # The module, not its names: captions.fanout imports this one while it is being loaded.
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+REPORT_SECONDS = 2.0  # how often the presenter page and the console get fresh figures
 TTL_SECONDS = delay.SLOT_SECONDS * delay.WINDOW_SLOTS * 3
 MAX_PENDING = 1_000  # (event, slot) hashes waiting to be written; more are dropped
 
@@ -129,3 +132,24 @@ def message(summary: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "warn": delay.WARN_SECONDS,
         "languages": summary,
     }
+
+
+def follow(event_id: int, send: Callable[[dict[str, Any]], Any]) -> asyncio.Task:
+    """Send the event's ``delay`` message whenever its figures change, until cancelled."""
+    return asyncio.create_task(_follow(event_id, send))
+
+
+async def _follow(event_id: int, send: Callable[[dict[str, Any]], Any]) -> None:
+    last: dict[str, dict[str, Any]] = {}  # nothing to say until a final has been delivered
+    while True:
+        try:
+            summary = await read_summary(event_id)
+        except Exception:
+            logger.debug("could not read caption delays", exc_info=True)
+        else:
+            if summary != last:
+                last = summary
+                sent = send(message(summary))
+                if inspect.isawaitable(sent):
+                    await sent
+        await asyncio.sleep(REPORT_SECONDS)

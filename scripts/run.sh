@@ -10,6 +10,11 @@ scripts/setup.sh run
 LAN_ADDRESS="$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.connect(("192.0.2.1", 9)); print(s.getsockname()[0])' 2>/dev/null || echo 127.0.0.1)"
 export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1],${LAN_ADDRESS}}"
 .venv/bin/python manage.py migrate --noinput
+# Metrics (README, "Metrics"): server processes started from here share this directory, so
+# that /metrics on any of them sums them all; the figures of earlier runs are removed first.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$PWD/var/prometheus}"
+mkdir -p -m 0700 "$PROMETHEUS_MULTIPROC_DIR"
+find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 
 # Daphne serves pages and both sockets here: frames of up to 64 KiB (the presenter's limit;
 # listeners' 4 KiB is the application's check, or uvicorn's --ws-max-size where it serves them).

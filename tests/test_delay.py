@@ -140,3 +140,21 @@ async def test_finals_carry_their_delay_and_the_presenter_sees_it_per_language(e
     assert 0.4 <= figures["p50"] <= 1.5 and figures["p95"] >= figures["p50"]
     await spanish.disconnect()
     await speaker.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_control_room_gets_the_same_delay_figures_as_the_presenter(event):
+    """The console's delay panel is fed the last minute's figures once a final is delivered."""
+    from tests.test_control_room import moderator
+
+    room, _ = await moderator(event)
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    await receive_until(spanish, lambda m: m.get("type") == "caption" and m["final"])
+    report = await receive_until(
+        room, lambda m: m["type"] == "delay" and "es" in m["languages"], limit=100
+    )
+    assert report[-1]["languages"]["es"]["count"] >= 1 and report[-1]["warn"] == 3.0
+    for comm in (room, spanish, speaker):
+        await comm.disconnect()

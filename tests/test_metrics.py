@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import override_settings
 from prometheus_client.parser import text_string_to_metric_families
@@ -9,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from captions import metrics
 from captions.metrics_endpoint import is_internal
 from presenter_site.asgi import application
+from tests.servers import ROOT
 from tests.test_pipeline import join, receive_until, speak, start_presenter
 
 pytestmark = pytest.mark.timeout(30)
@@ -177,3 +180,19 @@ async def test_with_a_token_every_scrape_needs_it_as_a_bearer(authorization, sta
         assert response_headers[b"www-authenticate"] == b"Bearer" and b"captions_" not in body
     else:
         assert b"captions_listeners" in body or b"captions_messages_sent" in body
+
+
+async def test_every_metric_the_dashboard_and_readme_name_is_exported():
+    """The Grafana dashboard and the README's table name only metrics the endpoint serves."""
+    metrics.count_dropped_partial("engine", 0)  # labelled series exist once used
+    metrics.count_redis_error("delay")
+    metrics.count_sent("es", 0)
+    metrics.observe_delivery("es", 0.1)
+    metrics.listener_joined("dashboard-test", "es")
+    exported = {name for name, _ in await read()}
+    metrics.listener_left("dashboard-test", "es")
+    for document in ("deploy/grafana-dashboard.json", "README.md"):
+        named = set(re.findall(r"captions_[a-z_]+", (ROOT / document).read_text()))
+        suffixes = ("", "_bucket", "_count", "_sum")
+        missing = {n for n in named if not any(n + s in exported for s in suffixes)}
+        assert missing == set(), document

@@ -119,6 +119,7 @@
     socket.onopen = () => {
       state.attempt = 0;
       setConnection("connected");
+      if (window.ListenerDelay) ListenerDelay.start(socket); // clock offset, for the own delay
     };
     socket.onmessage = (event) => {
       if (socket === state.socket) onMessage(JSON.parse(event.data)); // not a replaced socket
@@ -174,6 +175,9 @@
         break;
       case "speech":
         onSpeech(msg);
+        break;
+      case "clock":
+        if (window.ListenerDelay) ListenerDelay.onClock(msg);
         break;
       case "error":
         onError(msg);
@@ -319,6 +323,7 @@
   }
 
   function onLiveFinal(msg) {
+    if (window.ListenerDelay) ListenerDelay.onFinal(msg);
     ui.announcer.textContent = msg.text;
     if (ui.listen.checked && !state.engineSpeaks) {
       setTimeout(() => speakWithBrowser(msg.seq, msg.text), SPEECH_WAIT_MS);

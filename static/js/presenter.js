@@ -165,6 +165,9 @@
       case "listeners":
         showCounts(msg.counts || {});
         break;
+      case "delay":
+        if (window.DelayPanel) DelayPanel.render($("delay-panel"), msg);
+        break;
       case "engine":
         onEngine(msg);
         break;
