@@ -304,6 +304,12 @@ class CaptionRevisionInline(admin.TabularInline):
     extra = 0
     can_delete = False
 
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        """Whoever sees the caption sees its history (CaptionAdmin checks the organizer)."""
+        return request.user.has_perm("captions.view_caption") or request.user.has_perm(
+            "captions.change_caption"
+        )
+
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 

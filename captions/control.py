@@ -27,13 +27,13 @@ from .corrections import CorrectionError, Utterance, console_stream
 from .engines.base import SessionConfig
 from .events import EventInfo, load_event
 from .fanout import CONSOLE, REVISION, Envelope, get_hub, publish
+from .hold import MAX_SEQ
 from .models import MAX_HOLD_SECONDS, PRESENT_EVENT, Event, GlossaryTerm
 from .sending import ListenerSender
 
 logger = logging.getLogger(__name__)
 
 MAX_TERM_CHARS = 100  # GlossaryTerm.term
-MAX_SEQ = 10**12  # utterance numbers fit in 12 digits (as the listeners' resume point)
 CONSOLE_COMMANDS = {"correct", "release", "glossary", "hold", "ping"}
 
 

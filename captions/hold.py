@@ -28,6 +28,8 @@ from .models import Caption
 
 logger = logging.getLogger(__name__)
 
+MAX_SEQ = 2**31 - 1  # Caption.seq is a PositiveIntegerField: an integer column in every database
+
 
 @database_sync_to_async
 def any_held(event_id: int) -> bool:
@@ -111,5 +113,5 @@ class HeldFinals:
     async def release_all(self, put: Put) -> None:
         """Called when the presenter leaves: nobody would release what is still held."""
         if self.pending:
-            await release_through(self.event_id, 2**31)
+            await release_through(self.event_id, MAX_SEQ)
             await self.release_due(put)

@@ -305,3 +305,26 @@ async def test_a_glossary_term_from_the_control_room_changes_the_next_utterance(
     assert term.term == "Charlotte"
     for comm in (spanish, room, speaker):
         await comm.disconnect()
+
+
+def test_the_control_room_page_is_for_the_events_organizers_only(event):
+    """Anonymous visitors go to the login; staff who do not organize the event get 403."""
+    url = f"/e/{event.slug}/control/"
+    assert Client().get(url).status_code == 302
+    assert logged_in(staff_user("bystander")).get(url).status_code == 403
+    page = logged_in(organizer("host", event)).get(url)
+    assert page.status_code == 200
+    assert b'id="delay-panel"' in page.content and b"js/control.js" in page.content
+
+
+def test_the_admin_shows_a_captions_revisions_read_only(event):
+    """The caption's admin page lists the original and each correction with its author."""
+    store(event, 1, "helo")
+    author = organizer("host", event)
+    source = Caption.objects.get(event=event, seq=1, language="en")
+    CaptionRevision.objects.create(caption=source, revision=0, text="helo")
+    CaptionRevision.objects.create(caption=source, revision=1, text="hello", author=author)
+    page = logged_in(author).get(f"/admin/captions/caption/{source.pk}/change/")
+    assert page.status_code == 200
+    assert b"hello" in page.content and b"host" in page.content
+    assert b'name="revisions-0-text"' not in page.content  # read-only: no form fields
