@@ -98,6 +98,9 @@
       case "delay":
         if (window.DelayPanel) DelayPanel.render(document.getElementById("delay-panel"), msg);
         break;
+      case "delay": // the caption delay panel (static/js/delay-panel.js)
+        if (window.DelayPanel) DelayPanel.render($("delay-panel"), msg);
+        break;
       case "pong":
         break;
       case "error":
