@@ -14,6 +14,7 @@ from __future__ import annotations
 import atexit
 import collections
 import os
+import threading
 import weakref
 
 from django.conf import settings
@@ -67,6 +68,7 @@ CORRECTIONS = Counter("captions_corrections", "Finals corrected from the console
 
 _listeners: collections.Counter[tuple[str, str]] = collections.Counter()
 _queues: weakref.WeakKeyDictionary[object, float] = weakref.WeakKeyDictionary()
+_queues_lock = threading.Lock()  # sessions may report from their inference threads
 
 
 class _AnySession:
@@ -114,11 +116,12 @@ def observe_engine_rtf(seconds_audio: float, seconds_compute: float) -> None:
 def set_decode_queue(seconds: float, session: object | None = None) -> None:
     """``session`` holds ``seconds`` of audio not yet decoded; the gauge sums every session.
 
-    A session that is garbage-collected stops counting by itself; one that ends should still
-    report 0.
+    Safe from any thread. A session that is garbage-collected stops counting by itself; one
+    that ends should still report 0.
     """
-    _queues[_NO_SESSION if session is None else session] = max(seconds, 0.0)
-    DECODE_QUEUE.set(sum(_queues.values()))
+    with _queues_lock:
+        _queues[_NO_SESSION if session is None else session] = max(seconds, 0.0)
+        DECODE_QUEUE.set(sum(_queues.values()))
 
 
 def count_dropped_partial(stage: str = "engine", n: int = 1) -> None:
