@@ -95,9 +95,6 @@
       case "link":
         showAlert(msg.state === "down" ? S.link_down : "");
         break;
-      case "delay":
-        if (window.DelayPanel) DelayPanel.render(document.getElementById("delay-panel"), msg);
-        break;
       case "delay": // the caption delay panel (static/js/delay-panel.js)
         if (window.DelayPanel) DelayPanel.render($("delay-panel"), msg);
         break;
