@@ -308,6 +308,7 @@ class Tally:
     unmatched_finals: int = 0
     revisions: int = 0
     speech: float = 0.0
+    per_item: dict = field(default_factory=dict)  # item id -> [errors, reference words]
 
 
 def shown(events: list[list]) -> list:
@@ -328,8 +329,12 @@ def tally_run(tally: Tally, offline: Offline, events: list[list], label: str) ->
     finals = [c for c in captions if c.final]
     words = m.normalise(" ".join(f.text for f in finals))
     if offline.reference is not None:
-        tally.errors += m.word_errors(offline.reference, words)
+        errors = m.word_errors(offline.reference, words)
+        tally.errors += errors
         tally.reference_words += len(offline.reference)
+        counts = tally.per_item.setdefault(offline.item.id, [0, 0])
+        counts[0] += errors
+        counts[1] += len(offline.reference)
     for phrase in m.dropped_phrases(offline.words, words, offline.reference):
         tally.dropped.append((label, phrase))
     latencies, unmatched = m.final_latencies(offline.words, finals)
@@ -390,6 +395,12 @@ def report(name: str, result: dict, offlines: dict[str, Offline]) -> None:
     print(HEADER)
     wer_off = offline_wer([o for o in offlines.values() if o.item.speech])
     tallies = [report_round(r, offlines, wer_off) for r in result["rounds"]]
+    for round_, tally in zip(result["rounds"], tallies, strict=True):
+        wers = (
+            f"{item} {100 * offline_wer([offlines[item]]):.1f}% -> {percent(*counts).strip()}"
+            for item, counts in tally.per_item.items()
+        )
+        print(f"  WER off -> str, {round_['presenters']}p:  " + ";  ".join(wers))
     for tally in tallies:
         for label, phrase in tally.dropped:
             words = " ".join(w.text for w in phrase)

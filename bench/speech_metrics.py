@@ -92,19 +92,28 @@ def dropped_phrases(
     return [[offline[i] for i in run] for run in runs if sum(i in confirmed for i in run) >= 2]
 
 
-def final_latencies(offline: Sequence[Word], finals: Sequence[Shown]) -> tuple[list[float], int]:
-    """Last word -> final: each final's arrival minus the offline end of its last matched word.
+def last_matched_words(offline: Sequence[Word], finals: Sequence[Shown]) -> dict[int, int]:
+    """Final index -> offline index of the final's last word that aligned to the offline pass.
 
-    Returns the latencies and how many finals with text had no word matching the offline pass.
+    All finals' words, in order, are aligned at once to the offline words.
     """
     words, owner = [], []
     for index, final in enumerate(finals):
         mine = normalise(final.text)
         words += mine
         owner += [index] * len(mine)
-    last: dict[int, int] = {}  # final -> offline index of its last matched word
+    last: dict[int, int] = {}
     for i, j in sorted(match(words, [w.text for w in offline]).items()):
         last[owner[i]] = j
+    return last
+
+
+def final_latencies(offline: Sequence[Word], finals: Sequence[Shown]) -> tuple[list[float], int]:
+    """Last word -> final: each final's arrival minus the offline end of its last matched word.
+
+    Returns the latencies and how many finals with text had no word matching the offline pass.
+    """
+    last = last_matched_words(offline, finals)
     latencies = [finals[f].arrival - offline[j].end for f, j in sorted(last.items())]
     with_text = sum(1 for f in finals if normalise(f.text))
     return latencies, with_text - len(latencies)
@@ -137,6 +146,21 @@ def covered_words(offline: Sequence[Word], shown: Shown, margin: float = 0.5) ->
     return {nearby[j] for j in pairs.values()}
 
 
+def first_showing(
+    offline: Sequence[Word], shown: Sequence[Shown], pause: float = PAUSE
+) -> list[tuple[range, Shown | None]]:
+    """Per stretch of speech, the first caption arriving after its onset that contains one of
+    its words (``covered_words``), or None."""
+    ordered = sorted((s for s in shown if normalise(s.text)), key=lambda s: s.arrival)
+    covers = [(s, covered_words(offline, s)) for s in ordered]
+    firsts = []
+    for stretch in speech_stretches(offline, pause):
+        onset = offline[stretch[0]].start
+        hits = [s for s, words in covers if s.arrival >= onset and words.intersection(stretch)]
+        firsts.append((stretch, hits[0] if hits else None))
+    return firsts
+
+
 def onset_latencies(
     offline: Sequence[Word], shown: Sequence[Shown], pause: float = PAUSE
 ) -> tuple[list[float], int]:
@@ -144,21 +168,13 @@ def onset_latencies(
 
     An onset is the first word of a stretch (after >= ``pause`` s of silence, or the first
     word). Its latency is the arrival of the first caption, partial or final, arriving after
-    the onset and containing a word of that stretch (``covered_words``), minus the onset's
+    the onset and containing a word of that stretch (``first_showing``), minus the onset's
     offline start. Matching words rather than spans keeps a partial of the previous
     utterance, whose span grows past the onset, from counting.
     """
-    ordered = sorted((s for s in shown if normalise(s.text)), key=lambda s: s.arrival)
-    covers = [(s.arrival, covered_words(offline, s)) for s in ordered]
-    latencies, missed = [], 0
-    for stretch in speech_stretches(offline, pause):
-        onset = offline[stretch[0]].start
-        hits = [t for t, words in covers if t >= onset and words.intersection(stretch)]
-        if hits:
-            latencies.append(hits[0] - onset)
-        else:
-            missed += 1
-    return latencies, missed
+    firsts = first_showing(offline, shown, pause)
+    latencies = [s.arrival - offline[r[0]].start for r, s in firsts if s is not None]
+    return latencies, len(firsts) - len(latencies)
 
 
 def revisions(partials: Iterable[Shown]) -> int:
