@@ -122,10 +122,13 @@ async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):
 
 
 async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
-    """An early final decode that went stale while it waited for the decoder is skipped."""
+    """A final decode that went stale while it waited for the decoder is skipped."""
+    from captions.engines.offline.policy import Decode
+
     session = await engine.start_session(SessionConfig("en", ()))
     audio = np.frombuffer(pcm(speech_wav("Good morning everyone.")), "<i2") / 32768
-    audio = audio.astype(np.float32)
-    assert session._decode(audio, 1, "transcribe", True, wanted=lambda: False) is None
-    assert "morning" in session._decode(audio, 1, "transcribe", True, wanted=lambda: True).lower()
+    request = Decode(1, audio.astype(np.float32), len(audio), "", "", 1, True)
+    session.cancelled.add(1)
+    assert session._decode_now(request) is None
+    assert "morning" in session._decode_now(request).lower()
     await session.close()

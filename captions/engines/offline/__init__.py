@@ -14,11 +14,13 @@ import threading
 import numpy as np
 
 from ..base import Engine, EngineError, EngineSession, LanguageSupport, SessionConfig
+from .decoder import WhisperDecoder
 from .errors import OfflineEngineError
 from .languages import normalize_language, with_scripts
 from .model import ModelError, ModelSettings, load_model
+from .policy import PolicyParams, StreamingPolicy
 from .script import to_script
-from .session import WhisperSession
+from .session import OfflineSession
 
 __all__ = ["OfflineEngine", "OfflineEngineError"]
 
@@ -37,9 +39,11 @@ class OfflineEngine(Engine):
 
     name = "local"
 
-    def __init__(self, **options) -> None:
+    def __init__(self, *, policy: dict | None = None, **options) -> None:
         self.model_settings = ModelSettings.from_settings()
+        self.policy_params = PolicyParams(**(policy or {}))  # OPTIONS["policy"]: bench tuning
         self._model = None
+        self._decoder = None
         self._vad = None
         self._vad_lock = threading.Lock()
 
@@ -50,6 +54,12 @@ class OfflineEngine(Engine):
         if self._model is None:
             self._model = load_model(self.model_settings)
         return self._model
+
+    @property
+    def decoder(self) -> WhisperDecoder:
+        if self._decoder is None:
+            self._decoder = WhisperDecoder(self.model)
+        return self._decoder
 
     def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Silero VAD probability for each 512-sample frame (the model faster-whisper ships)."""
@@ -129,7 +139,7 @@ class OfflineEngine(Engine):
         except ModelError as exc:
             raise EngineError(str(exc), permanent=exc.permanent) from exc
         await asyncio.to_thread(self._warm_up, config)
-        return WhisperSession(self, config)
+        return OfflineSession(self, config, StreamingPolicy(self.policy_params))
 
     def _warm_up(self, config: SessionConfig) -> None:
         from .translation import get_translator

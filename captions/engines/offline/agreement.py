@@ -47,23 +47,3 @@ def common_prefix(a: list[str], b: list[str]) -> int:
             break
         count += 1
     return count
-
-
-# The previous policy's class, until the session that uses it is replaced.
-@dataclass
-class StablePrefix:
-    stable: list[str] = field(default_factory=list)
-    previous: list[str] = field(default_factory=list)
-
-    def update(self, hypothesis: str) -> tuple[str, str]:
-        words = hypothesis.split()
-        agreed = common_prefix(self.previous, words)
-        if agreed > len(self.stable) and _agrees(self.stable, words):
-            self.stable = words[:agreed]
-        self.previous = words
-        rest = words[len(self.stable) :] if _agrees(self.stable, words) else []
-        return " ".join(self.stable), " ".join(rest)
-
-
-def _agrees(prefix: list[str], words: list[str]) -> bool:
-    return common_prefix(prefix, words) == len(prefix)

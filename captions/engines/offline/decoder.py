@@ -21,6 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .languages import normalize_language
+from .script import to_script
+
 FRAMES_PER_SECOND = 100  # mel frames: Whisper's hop is 10 ms
 MAX_FRAMES = 3000  # Whisper's 30 s
 MIN_WINDOW = 8.0  # seconds
@@ -57,7 +60,7 @@ MAX_COMPRESSION_RATIO = 2.4
 class DecodeOptions:
     """What to decode for: the language, the task, the search, and the text around it."""
 
-    language: str
+    language: str  # the event's code (zh-Hant): Whisper hears its base, the text is in its script
     task: str = "transcribe"  # or "translate" (into English)
     beam_size: int = 1
     prefix: str = ""  # forced: only what follows it is returned
@@ -82,7 +85,8 @@ class WhisperDecoder:
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech."""
         encoded = self._encode(audio)
-        tokenizer = self._tokenizer(options.language, options.task)
+        language = normalize_language(options.language)
+        tokenizer = self._tokenizer(language, options.task)
         prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
         prefix = prefix[-MAX_PROMPT_TOKENS:]
         result = self.model.model.generate(
@@ -95,15 +99,15 @@ class WhisperDecoder:
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=self._suppressed(options.language, options.task),
+            suppress_tokens=self._suppressed(language, options.task),
         )[0]
         tokens = result.sequences_ids[0]
         if tokens[: len(prefix)] == prefix:
             tokens = tokens[len(prefix) :]
-        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
         if not prefix and _silent(result, len(tokens)):
             return ""
-        return "" if _invented(text) else text
+        return clean(text, options)
 
     def _encode(self, audio: np.ndarray):
         import ctranslate2
@@ -134,6 +138,14 @@ class WhisperDecoder:
         from faster_whisper.transcribe import get_suppressed_tokens
 
         return list(get_suppressed_tokens(self._tokenizer(language, task), [-1]))
+
+
+def clean(text: str, options: DecodeOptions) -> str:
+    """The decoded text as captions show it: no known invention, in the asked script."""
+    text = text.strip()
+    if _invented(text):
+        return ""
+    return to_script(text, options.language) if options.task == "transcribe" else text
 
 
 def _silent(result, length: int) -> bool:

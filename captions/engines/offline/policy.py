@@ -66,6 +66,7 @@ class PolicyParams:
     prompt_words: int = 40
     partial_beam: int = 1
     final_beam: int = 3
+    final_keeps_agreed: bool = False  # force the agreed words into the final decode too
     overload_after: float = 2.0
 
 
@@ -82,6 +83,7 @@ class Decode:
 
     id: int
     audio: np.ndarray = field(repr=False)
+    end: int  # stream sample where ``audio`` ends
     prefix: str
     prompt: str
     beam: int
@@ -349,7 +351,9 @@ class StreamingPolicy:
         context = self._context_for(utterance)
         start = context.audio_start if context else utterance.audio_start
         prefix = [context.text] if context else []
-        prefix += utterance.emitted + utterance.agreement.stable
+        prefix += utterance.emitted
+        if self._keeps_agreed(final):
+            prefix += utterance.agreement.stable
         self.decodes += 1
         self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
         if final:
@@ -359,11 +363,15 @@ class StreamingPolicy:
         return Decode(
             self.decodes,
             self._slice(start, audio_end),
+            audio_end,
             " ".join(prefix),
             self._prompt(context),
             self.p.final_beam if final else self.p.partial_beam,
             final,
         )
+
+    def _keeps_agreed(self, final: bool) -> bool:
+        return not final or self.p.final_keeps_agreed
 
     def _context_for(self, utterance: Utterance) -> Context | None:
         context = self.context
@@ -447,7 +455,8 @@ class StreamingPolicy:
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
         utterance.ending = False
-        words = utterance.agreement.stable + text.split()
+        agreed = utterance.agreement.stable if self._keeps_agreed(True) else []
+        words = agreed + text.split()
         full = " ".join([*utterance.emitted, *words])
         self.context = Context(utterance.audio_start, utterance.last_voiced, full) if full else None
         if not words and not utterance.partials:
