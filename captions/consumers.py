@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import time
 from typing import Any
@@ -241,31 +242,55 @@ class AudienceConsumer(GuardedConsumer):
         self.speech = params.get("speech") in {"1", "true"}
         # "stable": finals only, never a partial; anything else is the default, "fast".
         self.stable = params.get("mode") == "stable"
+        # "frame": the history comes as one message (clients that predate it get one message
+        # per final and history_end; docs/websocket-api.md).
+        self.history_frame = params.get("history") == "frame"
         after = params.get("after", "")
         # isdigit() alone accepts "²", which int() refuses; utterance numbers fit in 12 digits.
         valid = after.isascii() and after.isdigit() and len(after) <= 12
         self.last_final = int(after) if valid else None
 
     async def _send_status(self, not_before: float, **details: Any) -> None:
-        # One read for every listener who joins while it runs (a status change published
-        # after this listener subscribed reaches it live, after this one).
-        _, status = await history.shared_query().get(
-            ("status", self.event.id), lambda: read_status(self.event.id), not_before
-        )
-        await self._send_json(status.message(languages=self.event.audience_languages, **details))
+        """The status as this process last saw it on the stream, else read once for many."""
+        hub = get_hub()
+        known = hub.status(self.stream)
+        if known is None:
+            # One read for every listener who joins while it runs (a status change published
+            # after this listener subscribed reaches it live, after this one).
+            started, status = await history.shared_query().get(
+                ("status", self.event.id), lambda: read_status(self.event.id), not_before
+            )
+            known = protocol.dumps(status.message())
+            hub.remember_status(self.stream, known, started)
+        message = json.loads(known)
+        await self._send_json({**message, "languages": self.event.audience_languages, **details})
 
     async def _replay_history(self, not_before: float, *, first: bool) -> None:
         """Send the stored finals this listener lacks, then what arrived live meanwhile."""
         if self.held is None:
             self.held = []
-        for seq, text in await self._finals_after(self.last_final, not_before):
-            self.sender.deliver_text(text)
-            self.last_final = seq
-        if first:
-            await self._send_json({"type": "history_end", "last_seq": self.last_final})
+        if first and self.history_frame:
+            self.last_final, frame = await self._history_frame(self.last_final, not_before)
+            self.sender.deliver_text(frame)
+        else:
+            for seq, text in await self._finals_after(self.last_final, not_before):
+                self.sender.deliver_text(text)
+                self.last_final = seq
+            if first:
+                await self._send_json({"type": "history_end", "last_seq": self.last_final})
         held, self.held = self.held, None
         for envelope in held:
             await self.deliver(envelope)
+
+    async def _history_frame(self, after: int | None, not_before: float) -> tuple[int | None, str]:
+        """The history as one message: built once per stream and reused by every joiner."""
+        recent = get_hub().recent(self.stream)
+        framed = recent.frame(after) if recent is not None and get_hub().up else None
+        if framed is not None:
+            return framed
+        finals = await self._finals_after(after, not_before)
+        last = finals[-1][0] if finals else after
+        return last, history.history_frame([text for _, text in finals], last)
 
     async def _finals_after(self, after: int | None, not_before: float) -> list[tuple[int, str]]:
         """Recent finals from this process's cache of the stream, else from the database.

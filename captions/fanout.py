@@ -91,6 +91,7 @@ class FanoutHub:
         self._confirmed: dict[str, asyncio.Future[None]] = {}
         self._open_partials: dict[str, int] = {}
         self._recent: dict[str, RecentFinals] = {}
+        self._status: dict[str, str] = {}  # the last status message seen on each stream
         self._pubsub: PubSub | None = None
         self._task: asyncio.Task | None = None
         self.up = True  # until a failure says otherwise
@@ -107,6 +108,19 @@ class FanoutHub:
     def recent(self, stream: str) -> RecentFinals | None:
         """The finals this process has kept of ``stream`` (while it has listeners of it)."""
         return self._recent.get(stream)
+
+    def status(self, stream: str) -> str | None:
+        """The last status message of ``stream`` this process knows to be current, if any."""
+        return self._status.get(stream)
+
+    def remember_status(self, stream: str, text: str, read_at: float) -> None:
+        """Keep a status read from the database at loop time ``read_at`` (after subscribing).
+
+        A status message that came on the stream meanwhile is newer and wins; a read that
+        began before the last recovery may miss a change made during the outage.
+        """
+        if self.up and read_at >= self.up_since and stream in self._listeners:
+            self._status.setdefault(stream, text)
 
     def open_partial(self, stream: str) -> int | None:
         """The utterance last shown as a partial on ``stream`` whose final has not come."""
@@ -149,6 +163,7 @@ class FanoutHub:
         self._confirmed.pop(stream, None)
         self._open_partials.pop(stream, None)
         self._recent.pop(stream, None)
+        self._status.pop(stream, None)
         await self._unsubscribe(stream)
 
     async def _unsubscribe(self, stream: str) -> None:
@@ -164,6 +179,8 @@ class FanoutHub:
             self._recent[stream].add(envelope.seq, envelope.text)
         elif envelope.kind == REVISION and stream in self._recent:
             self._recent[stream].revise(envelope.seq, envelope.text)
+        elif envelope.kind == STATUS and stream in self._listeners:
+            self._status[stream] = envelope.text
         listeners = list(self._listeners.get(stream, ()))
         # Counted, and a final's delay measured and its send time stamped, once per stream.
         envelope = delay_report.delivered(stream, envelope, len(listeners))
@@ -253,6 +270,7 @@ class FanoutHub:
                 confirmed.exception()  # retrieved: nobody may be waiting on it
         for recent in self._recent.values():
             recent.broken()
+        self._status.clear()  # a change may pass unseen until the stream is back
         if self.up:
             self.up = False
             await self._tell_all(False)
@@ -265,6 +283,7 @@ class FanoutHub:
         self.up_since = asyncio.get_running_loop().time()
         for recent in self._recent.values():
             recent.broken()  # what was filled during the outage may lack its finals
+        self._status.clear()
         # Listeners catch up from the database: in a task, so reading goes on meanwhile.
         asyncio.create_task(self._tell_all(True))
 

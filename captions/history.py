@@ -73,10 +73,12 @@ class RecentFinals:
         self._texts: dict[int, str] = {}
         self._complete = False
         self._broken_at = 0.0  # loop time of the last moment finals could have passed unseen
+        self._frame: tuple[int | None, str] | None = None  # the whole history, serialized
 
     def add(self, seq: int, text: str) -> None:
         """Called for every final delivered on the stream."""
         self._texts[seq] = text
+        self._frame = None
         if len(self._texts) > self.limit * 2:
             self._trim()
 
@@ -87,17 +89,20 @@ class RecentFinals:
         later must not bring the old text back (fill never overwrites).
         """
         self._texts[seq] = text
+        self._frame = None
         self._trim()
 
     def broken(self) -> None:
         """Called when the stream's subscription failed: finals may be missing from now on."""
         self._complete = False
+        self._frame = None
         self._broken_at = asyncio.get_running_loop().time()
 
     def fill(self, rows: list[tuple[int, str]], started: float) -> None:
         """Merge a database read that began at loop time ``started``."""
         for seq, text in rows:
             self._texts.setdefault(seq, text)
+        self._frame = None
         self._trim()
         if started >= self._broken_at:
             self._complete = True
@@ -109,6 +114,33 @@ class RecentFinals:
         newest = sorted(self._texts)[-self.limit :]
         return [(s, self._texts[s]) for s in newest if seq is None or s > seq]
 
+    def frame(self, seq: int | None) -> tuple[int | None, str] | None:
+        """The newest finals after ``seq`` as one history frame, and the last seq in it.
+
+        None unless the cache is complete. The whole history (``seq`` None) is serialized once
+        and reused for every joiner until the next final or correction.
+        """
+        if seq is None and self._frame is not None and self._complete:
+            return self._frame
+        finals = self.after(seq)
+        if finals is None:
+            return None
+        last = finals[-1][0] if finals else seq
+        built = (last, history_frame([text for _, text in finals], last))
+        if seq is None:
+            self._frame = built
+        return built
+
     def _trim(self) -> None:
         for seq in sorted(self._texts)[: max(0, len(self._texts) - self.limit)]:
             del self._texts[seq]
+
+
+def history_frame(captions: list[str], last_seq: int | None) -> str:
+    """One ``history`` message: caption messages already serialized (oldest first), and the
+    listener's resume point after them (docs/websocket-api.md).
+
+    Joined as text, so the captions are not parsed or encoded again.
+    """
+    last = "null" if last_seq is None else str(int(last_seq))
+    return f'{{"type":"history","last_seq":{last},"captions":[' + ",".join(captions) + "]}"

@@ -99,6 +99,7 @@
   function socketUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const params = new URLSearchParams();
+    params.set("history", "frame"); // the history in one message (docs/websocket-api.md)
     if (state.lastFinal !== null && !state.refetchHistory) params.set("after", String(state.lastFinal));
     if (wantOriginal()) params.set("original", "1");
     if (ui.listen.checked) params.set("speech", "1");
@@ -165,13 +166,12 @@
       case "caption":
         showCaption(msg);
         break;
+      case "history":
+        msg.captions.forEach((caption) => showCaption(caption));
+        endHistory(msg.last_seq);
+        break;
       case "history_end":
-        state.inHistory = false;
-        if (msg.last_seq !== null && msg.last_seq !== undefined) {
-          noteFinal(msg.last_seq);
-          dropStalePartials(msg.last_seq);
-        }
-        scrollToLive(false);
+        endHistory(msg.last_seq);
         break;
       case "speech":
         onSpeech(msg);
@@ -185,6 +185,15 @@
       default:
         console.warn("unknown message from the server", msg);
     }
+  }
+
+  function endHistory(lastSeq) {
+    state.inHistory = false;
+    if (lastSeq !== null && lastSeq !== undefined) {
+      noteFinal(lastSeq);
+      dropStalePartials(lastSeq);
+    }
+    scrollToLive(false);
   }
 
   function onLink(msg) {

@@ -23,8 +23,9 @@
 
   function socketUrl() {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-    const after = state.lastFinal === null ? "" : `?after=${state.lastFinal}`;
-    return `${scheme}//${location.host}/ws/events/${config.slug}/audience/${config.language}/${after}`;
+    // The history in one message (docs/websocket-api.md).
+    const after = state.lastFinal === null ? "" : `&after=${state.lastFinal}`;
+    return `${scheme}//${location.host}/ws/events/${config.slug}/audience/${config.language}/?history=frame${after}`;
   }
 
   function connect() {
@@ -58,11 +59,12 @@
       case "caption":
         onCaption(msg);
         break;
+      case "history":
+        msg.captions.forEach((caption) => onCaption(caption, false));
+        endHistory(msg.last_seq);
+        break;
       case "history_end":
-        for (const [seq, item] of state.utterances) {
-          if (!item.final && msg.last_seq !== null && seq <= msg.last_seq) state.utterances.delete(seq);
-        }
-        render();
+        endHistory(msg.last_seq);
         break;
       case "error":
         if (msg.fatal) {
@@ -73,6 +75,13 @@
       default:
         console.warn("unknown message from the server", msg);
     }
+  }
+
+  function endHistory(lastSeq) {
+    for (const [seq, item] of state.utterances) {
+      if (!item.final && lastSeq !== null && seq <= lastSeq) state.utterances.delete(seq);
+    }
+    render();
   }
 
   function onStatus(msg) {
@@ -98,7 +107,7 @@
     render();
   }
 
-  function onCaption(msg) {
+  function onCaption(msg, draw = true) {
     const known = state.utterances.get(msg.seq);
     // A correction of a line this display no longer shows.
     if (msg.revision && !known && state.lastFinal !== null && msg.seq <= state.lastFinal) return;
@@ -108,7 +117,7 @@
     else state.utterances.set(msg.seq, { text: msg.text, final: msg.final, revision: msg.revision || 0 });
     const seqs = [...state.utterances.keys()].sort((a, b) => a - b);
     seqs.slice(0, Math.max(0, seqs.length - KEEP)).forEach((seq) => state.utterances.delete(seq));
-    render();
+    if (draw) render();
   }
 
   function render() {
