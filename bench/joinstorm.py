@@ -423,7 +423,9 @@ def run_storm(tree: Tree, target: str, processes: int, args) -> Storm:
     event_id, slug = tree.create_event(args.stored)
     ports = tree.start(SERVERS[target], processes)
     pids = tree.pids()
-    path = f"/ws/events/{slug}/audience/{{}}/"
+    # As the pages ask: the history in one message (a checkout that predates it ignores this
+    # and sends one message per final, then history_end; the clients take both).
+    path = f"/ws/events/{slug}/audience/{{}}/?history=frame"
     urls = [f"ws://127.0.0.1:{port}" + path.format(lang) for port in ports for lang in LANGUAGES]
     children: list[subprocess.Popen] = []
     try:

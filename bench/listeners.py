@@ -59,7 +59,8 @@ def handshake(url: str) -> bytes:
     parts = urlsplit(url)
     key = base64.b64encode(os.urandom(16)).decode()
     return (
-        f"GET {parts.path or '/'} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1\r\n"
+        f"Host: {parts.netloc}\r\n"
         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
         f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
         f"Origin: http://{parts.netloc}\r\n\r\n"
@@ -157,6 +158,7 @@ async def open_listener(url: str, stats: Stats, wait_ready: bool = False):
 
 CAPTION = b'{"type":"caption"'
 HISTORY_END = b'{"type":"history_end"'
+HISTORY = b'{"type":"history",'  # the whole history in one message (history=frame)
 SEQ = re.compile(rb'"seq":(\d+)')
 LAST_SEQ = re.compile(rb'"last_seq":(\d+)')
 CLOSE = 0x8
@@ -221,10 +223,18 @@ class Joiner(asyncio.Protocol):
         if buffer.startswith(CAPTION, start):
             self.history.append(int(SEQ.search(buffer, start, end)[1]))
             self.wrong_language += buffer.find(self.language, start, end) < 0
+        elif buffer.startswith(HISTORY, start):
+            seqs = [int(seq) for seq in SEQ.findall(buffer, start, end)]
+            self.history += seqs
+            self.wrong_language += len(seqs) - buffer.count(self.language, start, end)
+            self._end_history(buffer, start, end)
         elif buffer.startswith(HISTORY_END, start):
-            self.history_end_s = time.monotonic() - self.opened
-            found = LAST_SEQ.search(buffer, start, end)
-            self.last_seq = int(found[1]) if found else None
+            self._end_history(buffer, start, end)
+
+    def _end_history(self, buffer: bytes, start: int, end: int) -> None:
+        self.history_end_s = time.monotonic() - self.opened
+        found = LAST_SEQ.search(buffer, start, end)
+        self.last_seq = int(found[1]) if found else None
 
     def _live(self, buffer: bytes, start: int, end: int) -> None:
         now = time.time()

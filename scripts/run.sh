@@ -20,14 +20,18 @@ find "$PROMETHEUS_MULTIPROC_DIR" -maxdepth 1 -name '*.db' -delete
 # listeners' 4 KiB is the application's check, or uvicorn's --ws-max-size where it serves them).
 # It never negotiates permessage-deflate.
 DAPHNE=(.venv/bin/daphne --websocket-max-message-size 65536 --websocket-max-frame-size 65536)
+# A hall joining at once waits in the accept queue instead of being dropped (Twisted's default
+# is 50; the kernel caps it at net.core.somaxconn). Colons of an IPv6 BIND escaped for Twisted.
+BACKLOG="${BACKLOG:-4096}"
+INTERFACE="$(echo "${BIND:-0.0.0.0}" | tr -d '[]' | sed 's/:/\\:/g')"
 if [ "${HTTPS:-0}" = "1" ]; then
   export PORT="${HTTPS_PORT:-8443}"
   scripts/make-cert.sh var/tls "$LAN_ADDRESS"
   .venv/bin/python manage.py demo_event --port "$PORT" --host "$LAN_ADDRESS" --scheme https
   echo "The certificate is self-signed: each browser asks once to accept it (README, \"Serving HTTPS in the room\")."
-  ENDPOINT="ssl:${PORT}:interface=${BIND:-0.0.0.0}:privateKey=var/tls/key.pem:certKey=var/tls/cert.pem"
+  ENDPOINT="ssl:${PORT}:interface=${INTERFACE}:backlog=${BACKLOG}:privateKey=var/tls/key.pem:certKey=var/tls/cert.pem"
   exec "${DAPHNE[@]}" -e "$ENDPOINT" presenter_site.asgi:application
 fi
 export PORT="${PORT:-8000}"
 .venv/bin/python manage.py demo_event --port "$PORT" --host "$LAN_ADDRESS"
-exec "${DAPHNE[@]}" -b "${BIND:-0.0.0.0}" -p "$PORT" presenter_site.asgi:application
+exec "${DAPHNE[@]}" -e "tcp:port=${PORT}:interface=${INTERFACE}:backlog=${BACKLOG}" presenter_site.asgi:application

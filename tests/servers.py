@@ -107,6 +107,9 @@ class ServerSet:
 # uvicorn (listeners only) 4 KiB without permessage-deflate.
 DAPHNE_LIMITS = ["--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536"]
 UVICORN_LIMITS = ["--ws-max-size", "4096", "--ws-per-message-deflate", "false"]
+# As docker-compose.yml's audience service: a join storm must not overflow the accept queue
+# (README, "Join storms"; the kernel caps it at net.core.somaxconn).
+UVICORN_BACKLOG = ["--backlog", "8192"]
 SERVER_COMMANDS = {
     "daphne": lambda port: [
         sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *DAPHNE_LIMITS,
@@ -115,12 +118,12 @@ SERVER_COMMANDS = {
     "uvicorn": lambda port: [
         sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--ws", "websockets", "--lifespan", "off", "--no-access-log",
-        *UVICORN_LIMITS,
+        *UVICORN_LIMITS, *UVICORN_BACKLOG,
     ],
     "uvicorn-sansio": lambda port: [
         sys.executable, "-m", "uvicorn", "presenter_site.asgi:application", "--host", "127.0.0.1",
         "--port", str(port), "--ws", "websockets-sansio", "--lifespan", "off", "--no-access-log",
-        *UVICORN_LIMITS,
+        *UVICORN_LIMITS, *UVICORN_BACKLOG,
     ],
 }  # fmt: skip
 
