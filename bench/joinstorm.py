@@ -353,6 +353,7 @@ class Storm:
     storm_s: float = 0.0
     steady_cores: float = 0.0
     fanout_cpu_s: float = 0.0  # estimate: steady CPU per delivered caption x those delivered
+    fanout_per_message_s: float = float("nan")
     lost: int = 0
     detail: dict = field(default_factory=dict)
     client_busy: float = 0.0
@@ -361,6 +362,11 @@ class Storm:
     @property
     def ms_per_join(self) -> float:
         return 1000 * self.cpu_s / max(self.admitted, 1)
+
+    @property
+    def us_per_message(self) -> float:
+        """Steady server CPU per delivered caption, before the storm (the seated audience)."""
+        return 1e6 * self.fanout_per_message_s
 
     def row(self) -> str:
         def spread(values: list) -> str:
@@ -533,6 +539,7 @@ def summarize(storm: Storm, seated: list[dict], joiners: list[dict], args) -> No
     delivered = len(latencies) + sum(len(r["latencies_ms"]) for r in joiners)
     if args.seated:  # else no steady fan-out to measure it by
         per_message = storm.steady_cores / (args.seated * UPDATES_PER_SECOND)
+        storm.fanout_per_message_s = per_message
         storm.fanout_cpu_s = per_message * delivered
     storm.detail.update(
         refused=dict(failures),
@@ -563,6 +570,18 @@ def detail_line(storm: Storm) -> str:
         f"(seated, joiners) {d['lost_by']}; driver late "
         f"{d['driver']['late_s']:.2f} s"
     )
+
+
+def print_scaling(results: list[Storm]) -> None:
+    """Issue 11, item 2: CPU per delivered message and per join, by processes, side by side."""
+    print("\nCPU by server processes (steady: the seated audience before the storm)")
+    print(f"{'target':<34} pr  us/message  ms/join  ms/join minus fan-out")
+    for storm in results:
+        ex_fanout = 1000 * (storm.cpu_s - storm.fanout_cpu_s) / max(storm.admitted, 1)
+        print(
+            f"{storm.label:<34} {storm.processes:>2} {storm.us_per_message:>11.1f} "
+            f"{storm.ms_per_join:>8.2f} {ex_fanout:>8.2f}"
+        )
 
 
 # ---------------------------------------------------------------- main
@@ -628,6 +647,7 @@ def main() -> None:
                     print(storm.row(), flush=True)
                     print(detail_line(storm), flush=True)
     print(f"load after: {os.getloadavg()}")
+    print_scaling(results)
     if args.json:
         Path(args.json).write_text(json.dumps([r.__dict__ for r in results], indent=1))
 
