@@ -216,10 +216,13 @@ def live_text(seq: int, language: str) -> str:
 def store(database: sqlite3.Connection, event_id: int, seq: int) -> None:
     """Store one utterance's final in every language, as captions.storage.store_final does."""
     now = datetime.now(UTC).replace(tzinfo=None).isoformat(" ")
+    # Checkouts since the control room have a revision column (NOT NULL, 0 as recognized).
+    columns = {row[1] for row in database.execute("PRAGMA table_info(captions_caption)")}
+    revision, zero = (", revision", ", 0") if "revision" in columns else ("", "")
     with database:
         database.executemany(
             "INSERT INTO captions_caption (event_id, seq, language, text, source_text, start,"
-            ' "end", created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+            f' "end", created_at{revision}) VALUES (?, ?, ?, ?, ?, ?, ?, ?{zero})',
             [
                 (event_id, seq, lang, f"live caption {seq} in {lang}, about forty characters",
                  f"live caption {seq}", 2.0 * seq, 2.0 * seq + 1.5, now)
