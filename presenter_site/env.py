@@ -68,3 +68,36 @@ def env_paths(name: str) -> list[str]:
     """File system paths separated by ``os.pathsep`` (":" on Linux), as in ``PATH``."""
     items = os.environ.get(name, "").split(os.pathsep)
     return [item.strip() for item in items if item.strip()]
+
+
+# A Redis Cluster is named by its seed nodes, comma-separated, under a scheme of its own, so a
+# single server's URL can never be taken for a cluster (or the reverse) by mistake.
+REDIS_SCHEMES = {"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"}
+_CLUSTER_NODE = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})"
+
+
+def redis_cluster_nodes(name: str, url: str) -> list[str]:
+    """The seed nodes of a ``redis+cluster://`` (or ``rediss+cluster://``) URL, one
+    ``redis://`` (``rediss://``) URL each; an empty list for a single server's URL.
+
+    ``redis+cluster://[user:password@]host:port,host:port[/0][?option=value]``: credentials
+    and options apply to every node; a cluster has database 0 only.
+    """
+    scheme, _, rest = url.partition("://")
+    if scheme not in REDIS_SCHEMES:
+        raise ConfigError(f"{name} must start with one of {', '.join(sorted(REDIS_SCHEMES))}://")
+    if not scheme.endswith("+cluster"):
+        return []
+    rest, _, query = rest.partition("?")
+    userinfo, at, rest = rest.rpartition("@")
+    hosts, _, database = rest.partition("/")
+    if database not in ("", "0"):
+        raise ConfigError(f"{name}: a Redis Cluster has database 0 only, not {database!r}")
+    nodes = hosts.split(",")
+    for node in nodes:
+        match = re.fullmatch(_CLUSTER_NODE, node)
+        if match is None or not 0 < int(match.group(2)) < 65536:
+            raise ConfigError(f"{name}: {node!r} is not a cluster node's host:port")
+    base = scheme.removesuffix("+cluster")
+    options = f"?{query}" if query else ""
+    return [f"{base}://{userinfo}{at}{node}/0{options}" for node in nodes]

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import dj_database_url
 
-from .env import ConfigError, env_bool, env_int, env_list, env_paths, env_str
+from .env import (
+    ConfigError,
+    env_bool,
+    env_int,
+    env_list,
+    env_paths,
+    env_str,
+    redis_cluster_nodes,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -150,6 +158,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+# redis+cluster://host:port,host:port names a Redis Cluster by its seed nodes (README, "Redis
+# Cluster"): empty for a single server.
+REDIS_CLUSTER_NODES = redis_cluster_nodes("REDIS_URL", REDIS_URL)
 # Connections the app's own Redis client (captions, presence, status) may open per process.
 # A join burst queues for them instead of failing (redis-py 8 refuses the 101st by default).
 # At least 2: each process's caption subscription keeps one for itself.
@@ -162,7 +173,15 @@ _LAYER_BACKENDS = {
     "pubsub": "channels_redis.pubsub.RedisPubSubChannelLayer",
     "memory": "channels.layers.InMemoryChannelLayer",
 }
-CHANNEL_LAYER_BACKEND = env_str("CHANNEL_LAYER", "redis", choices=_LAYER_BACKENDS)
+# The app itself does not use the channel layer (README, "Large audiences"). On a Redis Cluster
+# it is the pub/sub layer, sharded over the seed nodes by channel name: it only PUBLISHes and
+# SUBSCRIBEs, which any node of a cluster serves for the whole cluster. RedisChannelLayer keeps
+# lists and sorted sets under keys that its own hashing, not the cluster's, puts on a node.
+CHANNEL_LAYER_BACKEND = env_str(
+    "CHANNEL_LAYER", "pubsub" if REDIS_CLUSTER_NODES else "redis", choices=_LAYER_BACKENDS
+)
+if REDIS_CLUSTER_NODES and CHANNEL_LAYER_BACKEND == "redis":
+    raise ConfigError("CHANNEL_LAYER=redis cannot use a Redis Cluster (REDIS_URL): use pubsub")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": _LAYER_BACKENDS[CHANNEL_LAYER_BACKEND],
@@ -171,7 +190,9 @@ CHANNEL_LAYERS = {
         else {
             # channels_redis blocks up to 5 s waiting for messages; redis-py 8 gives reads a
             # 5 s socket timeout by default, which would fail every idle wait.
-            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "hosts": [
+                {"address": url, "socket_timeout": 30} for url in REDIS_CLUSTER_NODES or [REDIS_URL]
+            ],
             "prefix": env_str("CHANNEL_LAYER_PREFIX", "asgi"),
         },
     }

@@ -5,6 +5,13 @@ HOST=127.0.0.1
 PORT=6379
 if [ -n "${REDIS_URL:-}" ]; then
   hostport="${REDIS_URL#*://}"; hostport="${hostport#*@}"; hostport="${hostport%%/*}"
+  if [ "${REDIS_URL%%://*}" != "${REDIS_URL%%+cluster://*}" ]; then
+    # A Redis Cluster (README, "Redis Cluster") is the operator's to run: check a seed node.
+    hostport="${hostport%%,*}"; hostport="${hostport%%\?*}"
+    redis-cli -h "${hostport%:*}" -p "${hostport##*:}" ping >/dev/null 2>&1 && exit 0
+    echo "Redis Cluster node $hostport does not answer" >&2
+    exit 1
+  fi
   HOST="${hostport%%:*}"; PORT="${hostport##*:}"
 fi
 if redis-cli -h "$HOST" -p "$PORT" ping >/dev/null 2>&1; then

@@ -98,6 +98,9 @@ def test_two_deployments_sharing_one_redis_keep_their_keys_apart(tmp_path):
         ("REDIS_KEY_PREFIX", "a b*"),
         ("REDIS_KEY_PREFIX", ""),
         ("CHANNEL_LAYER", "redsi"),
+        ("REDIS_URL", "localhost:6379"),
+        ("REDIS_URL", "redis+cluster://10.0.0.1:6379,10.0.0.2"),
+        ("REDIS_URL", "redis+cluster://10.0.0.1:6379/2"),
         ("SECURE_HSTS_SECONDS", "a year"),
         ("SESSION_COOKIE_SECURE", "yes please"),
         ("SECURE_PROXY_SSL_HEADER", "X-Forwarded-Proto: https"),
@@ -110,6 +113,36 @@ def test_a_bad_value_stops_the_server_at_start_naming_the_variable(tmp_path, nam
     done = manage(tmp_path, "check", **{name: value})
     assert done.returncode != 0
     assert name in done.stderr and "ConfigError" in done.stderr
+
+
+def test_a_cluster_url_names_every_seed_node_and_shards_the_pubsub_layer_over_them(tmp_path):
+    """redis+cluster:// lists seed nodes; the channel layer becomes the pub/sub one over them."""
+    code = (
+        "import django; django.setup(); from django.conf import settings as s\n"
+        "print(s.REDIS_CLUSTER_NODES)\n"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND'])\n"
+        "print([host['address'] for host in s.CHANNEL_LAYERS['default']['CONFIG']['hosts']])\n"
+    )
+    url = "rediss+cluster://:secret@10.0.0.1:6379,[fd00::2]:7000?ssl_cert_reqs=none"
+    done = run_python(code, tmp_path, REDIS_URL=url)
+    nodes = [
+        "rediss://:secret@10.0.0.1:6379/0?ssl_cert_reqs=none",
+        "rediss://:secret@[fd00::2]:7000/0?ssl_cert_reqs=none",
+    ]
+    assert done.stdout.splitlines() == [
+        str(nodes),
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        str(nodes),
+    ], done.stderr
+
+
+def test_the_list_based_channel_layer_is_refused_on_a_cluster(tmp_path):
+    """RedisChannelLayer's keys would land on nodes that do not own them: an error at start."""
+    done = manage(
+        tmp_path, "check", REDIS_URL="redis+cluster://10.0.0.1:6379", CHANNEL_LAYER="redis"
+    )
+    assert done.returncode != 0
+    assert "CHANNEL_LAYER" in done.stderr and "ConfigError" in done.stderr
 
 
 def test_engine_settings_come_from_the_environment_through_the_reader(tmp_path):
