@@ -25,7 +25,7 @@ from .engines import get_engine
 from .engines.base import SessionConfig
 from .fanout import CONSOLE, Envelope, stream_name
 from .models import Caption, CaptionRevision, Event
-from .redis_client import key
+from .redis_client import key, tag
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class CorrectionError(Exception):
 
 def console_stream(event_id: int) -> str:
     """The Redis pub/sub channel of an event's control rooms."""
-    return key("console", event_id)
+    return key("console", tag(event_id))
 
 
 def console_envelope(utterance: Utterance, kind: str = "final") -> Envelope:

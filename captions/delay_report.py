@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 # The module, not its names: captions.fanout imports this one while it is being loaded.
 from . import delay, fanout, metrics
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, tag
 
 if TYPE_CHECKING:
     from .fanout import Envelope
@@ -43,6 +43,7 @@ _flusher: asyncio.Task | None = None
 def stream_parts(stream: str) -> tuple[int, str] | None:
     """The event id and language of a stream name (captions/fanout.py stream_name)."""
     _, event_id, variant = (":" + stream).rsplit(":", 2)
+    event_id = event_id.removeprefix("{").removesuffix("}")  # a cluster's hash tag
     if not event_id.isdigit():
         return None
     return int(event_id), variant.removesuffix(".src")
@@ -111,7 +112,7 @@ async def flush() -> None:
 
 
 def slot_key(event_id: int, slot: int) -> str:
-    return key("delay", event_id, slot)
+    return key("delay", tag(event_id), slot)
 
 
 async def read_summary(event_id: int, now: float | None = None) -> dict[str, dict[str, Any]]:

@@ -23,10 +23,12 @@ from typing import Protocol
 
 from django.conf import settings
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import RedisCluster
 
 from . import delay_report, metrics
 from .history import RecentFinals
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, tag
+from .shards import ShardedSubscription
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +61,16 @@ class Envelope:
 
 def stream_name(event_id: int, language: str, *, with_source: bool = False) -> str:
     """The Redis pub/sub channel of one event's captions in one language variant."""
-    return key("stream", event_id, language + (".src" if with_source else ""))
+    return key("stream", tag(event_id), language + (".src" if with_source else ""))
 
 
 async def publish(stream: str, envelope: Envelope) -> None:
     """Send one message to every listener of ``stream`` on every server process."""
-    await get_redis().publish(stream, envelope.encode())
+    client = get_redis()
+    if isinstance(client, RedisCluster):  # sharded pub/sub: only the stream's shard carries it
+        await client.spublish(stream, envelope.encode())
+    else:
+        await client.publish(stream, envelope.encode())
 
 
 class Subscriber(Protocol):
@@ -92,7 +98,7 @@ class FanoutHub:
         self._open_partials: dict[str, int] = {}
         self._recent: dict[str, RecentFinals] = {}
         self._status: dict[str, str] = {}  # the last status message seen on each stream
-        self._pubsub: PubSub | None = None
+        self._pubsub: PubSub | ShardedSubscription | None = None
         self._task: asyncio.Task | None = None
         self.up = True  # until a failure says otherwise
         self.up_since = 0.0  # loop time of the last recovery: catch-ups must read after it
@@ -212,7 +218,11 @@ class FanoutHub:
         # two first commands at once (here and in add) would each take one.
         async with self._lock:
             await self._close_pubsub()
-            self._pubsub = get_redis().pubsub()
+            client = get_redis()
+            if isinstance(client, RedisCluster):
+                self._pubsub = ShardedSubscription(client)
+            else:
+                self._pubsub = client.pubsub()
             loop = asyncio.get_running_loop()
             for stream in self._listeners:
                 if self._confirmed.get(stream) is None or self._confirmed[stream].done():

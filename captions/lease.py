@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import secrets
 
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, tag
 
 LEASE_SECONDS = (
     2.0  # how long a silent holder keeps the event: listeners learn of a loss soon after
@@ -47,7 +47,7 @@ return 0
 
 
 def lease_key(event_id: int) -> str:
-    return key("presenter", event_id)
+    return key("presenter", tag(event_id))
 
 
 def new_token() -> str:

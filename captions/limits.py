@@ -25,7 +25,7 @@ from django.conf import settings
 
 from . import protocol
 from .presence import PROCESS_ID
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, mget, tag
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ async def key_attempts_exhausted(slug: str, address: str | None) -> bool:
     """Whether this address or event used up its wrong presenter keys for the minute."""
     keys = _attempt_keys(slug, address)
     try:
-        counts = await get_redis().mget([name for name, _ in keys])
+        counts = await mget([name for name, _ in keys])
     except Exception:  # Redis down: the presenter must still be able to connect
         logger.warning("could not read presenter key failures", exc_info=True)
         return False
@@ -214,7 +214,10 @@ async def _refresh_forever() -> None:
 async def exchange() -> None:
     """Publish this process's counts and read every other live process's."""
     client = get_redis()
-    mine, registry = key("sockets", PROCESS_ID), key("sockets")
+    # One hash tag for the registry and every process's hash: a cluster keeps them on one
+    # shard, where the transaction below can run.
+    registry = key(tag("sockets"))
+    mine = f"{registry}:{PROCESS_ID}"
     now = time.time()
     async with client.pipeline(transaction=True) as pipe:
         pipe.delete(mine)
@@ -230,6 +233,6 @@ async def exchange() -> None:
     others = [pid for pid in processes if pid != PROCESS_ID]
     async with client.pipeline(transaction=False) as pipe:
         for pid in others:
-            pipe.hgetall(key("sockets", pid))
+            pipe.hgetall(f"{registry}:{pid}")
         hashes = await pipe.execute() if others else []
     _counts.read(hashes)

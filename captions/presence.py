@@ -12,7 +12,7 @@ import logging
 import uuid
 
 from . import metrics
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, tag
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ def _log_failure(task: asyncio.Task) -> None:
 
 
 async def _publish(event_id: int) -> None:
-    name = key("listeners", event_id, PROCESS_ID)
+    name = key("listeners", tag(event_id), PROCESS_ID)
     counts = _local.get(event_id)
     client = get_redis()
     async with client.pipeline(transaction=True) as pipe:
@@ -109,7 +109,8 @@ async def listener_counts(event_id: int) -> dict[str, int]:
     """Listeners per language across all processes (``speech:<lang>`` for listening ones)."""
     client = get_redis()
     totals: collections.Counter[str] = collections.Counter()
-    async for name in client.scan_iter(match=key("listeners", event_id, "*"), count=100):
+    # On a cluster, SCAN asks every shard; the event's hashes are all on one of them.
+    async for name in client.scan_iter(match=key("listeners", tag(event_id), "*"), count=100):
         for field, value in (await client.hgetall(name)).items():
             totals[field] += int(value)
     return dict(+totals)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from . import lease, metrics
 from .fanout import CAPTION, WITHDRAWAL, Envelope
-from .redis_client import get_redis
+from .redis_client import get_redis, is_cluster
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,9 @@ for i = 4, #ARGV, 2 do
 end
 return holder == ARGV[1] and 1 or 0
 """
+# On a Redis Cluster, captions go out by sharded pub/sub (Redis 7), which a script may use for
+# channels in its own slot: every stream of the event carries the lease key's hash tag.
+_FENCED_SPUBLISH = _FENCED_PUBLISH.replace("'PUBLISH'", "'SPUBLISH'")
 PASSES_FENCE = WITHDRAWAL + ":"  # Envelope.encode puts the kind first
 
 LinkChanged = Callable[[bool], Awaitable[None]]
@@ -101,7 +104,7 @@ class Publisher:
         args = [part for stream, envelope in batch for part in (stream, envelope.encode())]
         try:
             sent = await get_redis().eval(
-                _FENCED_PUBLISH,
+                _FENCED_SPUBLISH if is_cluster() else _FENCED_PUBLISH,
                 1,
                 lease.lease_key(self.event_id),
                 self.token,

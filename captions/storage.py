@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from .models import Caption, Event
-from .redis_client import get_redis, key
+from .redis_client import get_redis, key, tag
 
 SPEECH_TTL_SECONDS = 15 * 60
 
@@ -93,14 +93,14 @@ async def store_speech(
 ) -> None:
     """Keep a speech clip for a while, for every server process to serve."""
     client = get_redis(binary=True)
-    name = key("speech", event_id, language, seq)
+    name = key("speech", tag(event_id), language, seq)
     await client.hset(name, mapping={"audio": audio, "content_type": content_type})
     await client.expire(name, SPEECH_TTL_SECONDS)
 
 
 async def load_speech(event_id: int, seq: int, language: str) -> tuple[bytes, str] | None:
     """Return a stored speech clip and its content type, or None."""
-    stored = await get_redis(binary=True).hgetall(key("speech", event_id, language, seq))
+    stored = await get_redis(binary=True).hgetall(key("speech", tag(event_id), language, seq))
     if not stored:
         return None
     return stored[b"audio"], stored[b"content_type"].decode()

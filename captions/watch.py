@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from . import lease, protocol
 from .fanout import STATUS, WITHDRAWAL, Envelope, get_hub, stream_name
-from .redis_client import get_redis
+from .redis_client import mget
 from .status import read_status
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,8 @@ class PresenterWatch:
         ids = list(self._events)
         if not ids:
             return
-        holders = await get_redis().mget([lease.lease_key(event_id) for event_id in ids])
+        # One MGET on a single server; on a cluster, one per slot (events live on many shards).
+        holders = await mget([lease.lease_key(event_id) for event_id in ids])
         for event_id, holder in zip(ids, holders, strict=True):
             if holder is not None:
                 self._seen[event_id] = True

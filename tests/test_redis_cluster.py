@@ -1,0 +1,157 @@
+"""A real 3-primary Redis Cluster: events on different shards, server processes sharing it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import websockets
+
+from captions.protocol import CLOSE_REPLACED, presenter_subprotocols
+from tests.clusterkit import MISSING, RedisClusterServers
+from tests.fake_engine import WORDS, silence, tone
+from tests.servers import server_set
+
+pytestmark = [
+    pytest.mark.timeout(90),
+    pytest.mark.skipif(
+        bool(MISSING), reason=f"{' and '.join(MISSING)} not installed: no Redis Cluster to start"
+    ),
+]
+
+UTTERANCES = 4
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    servers = RedisClusterServers(tmp_path_factory.mktemp("cluster"))
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory, cluster):
+    """Daphne (presenters and listeners) and uvicorn (listeners), both on the cluster."""
+    servers = server_set(tmp_path_factory.mktemp("servers"), REDIS_URL=cluster.url)
+    servers.daphne, servers.uvicorn = servers.start(), servers.start(server="uvicorn-sansio")
+    yield servers
+    for _, port in list(servers.processes):
+        servers.stop(port)
+
+
+def create_event(servers) -> tuple[int, str, str]:
+    out = servers.shell(
+        "from captions.models import Event, EventLanguage\n"
+        "e = Event.objects.create(title='Sharded', source_language='en')\n"
+        "EventLanguage.objects.create(event=e, code='es')\n"
+        "EventLanguage.objects.create(event=e, code='fr')\n"
+        "print(e.id, e.slug, e.presenter_key)"
+    )
+    event_id, slug, key = out.strip().splitlines()[-1].split()
+    return int(event_id), slug, key
+
+
+def events_on_two_shards(servers, cluster) -> list[tuple[int, str, str]]:
+    """Two events whose hash tags, {id}, live on different primaries."""
+    events = {}
+    with cluster.client() as probe:
+        while len(events) < 2:
+            event = create_event(servers)
+            events.setdefault(probe.get_node_from_key(f"{{{event[0]}}}").name, event)
+    return list(events.values())
+
+
+def connect(port: int, path: str, key: str | None = None):
+    return websockets.connect(
+        f"ws://127.0.0.1:{port}{path}",
+        origin=f"http://127.0.0.1:{port}",
+        subprotocols=presenter_subprotocols(key) if key else None,
+        open_timeout=10,
+    )
+
+
+async def talk(speaker, utterances: int) -> None:
+    await speaker.send(json.dumps({"type": "start"}))
+    for _ in range(utterances):
+        for frame in (tone(0.1), tone(0.1), silence(0.1)):
+            await speaker.send(frame)
+
+
+async def finals(socket, count: int) -> list[dict]:
+    received = []
+    while len(received) < count:
+        message = json.loads(await asyncio.wait_for(socket.recv(), 15))
+        if message["type"] == "caption" and message["final"]:
+            received.append(message)
+    return received
+
+
+async def until(socket, predicate) -> dict:
+    while True:
+        message = json.loads(await asyncio.wait_for(socket.recv(), 15))
+        if predicate(message):
+            return message
+
+
+def spoken(language: str, utterances: int, first_word: int = 0) -> list[str]:
+    words = [WORDS[(first_word + n) % len(WORDS)] for n in range(2 * utterances)]
+    return [f"[{language}] {words[2 * n]} {words[2 * n + 1]}" for n in range(utterances)]
+
+
+def stream(servers, event_id: int, language: str) -> str:
+    return f"test-captions-{servers.env['CAPTIONS_TEST_RUN']}:stream:{{{event_id}}}:{language}"
+
+
+async def test_events_on_two_shards_reach_listeners_on_two_processes_in_order(servers, cluster):
+    events = events_on_two_shards(servers, cluster)
+    a, b = servers.daphne, servers.uvicorn
+    async with (
+        connect(a, f"/ws/events/{events[0][1]}/audience/es/") as es_a0,
+        connect(b, f"/ws/events/{events[0][1]}/audience/es/") as es_b0,
+        connect(b, f"/ws/events/{events[0][1]}/audience/fr/") as fr_b0,
+        connect(a, f"/ws/events/{events[1][1]}/audience/fr/") as fr_a1,
+        connect(b, f"/ws/events/{events[1][1]}/audience/es/") as es_b1,
+        connect(a, f"/ws/events/{events[0][1]}/presenter/", events[0][2]) as speaker0,
+        connect(a, f"/ws/events/{events[1][1]}/presenter/", events[1][2]) as speaker1,
+    ):
+        await asyncio.gather(talk(speaker0, UTTERANCES), talk(speaker1, UTTERANCES))
+        received = await asyncio.gather(
+            *(finals(s, UTTERANCES) for s in (es_a0, es_b0, fr_b0, fr_a1, es_b1))
+        )
+        expected = [spoken(lang, UTTERANCES) for lang in ("es", "es", "fr", "fr", "es")]
+        assert [[m["text"] for m in got] for got in received] == expected
+        for got in received:
+            seqs = [m["seq"] for m in got]
+            assert seqs == list(range(seqs[0], seqs[0] + UTTERANCES))
+
+        counts = await until(speaker0, lambda m: m["type"] == "listeners" and len(m["counts"]) == 2)
+        assert counts["counts"] == {"es": 2, "fr": 1}
+
+        # Sharded pub/sub on the shard that owns the event: one subscription per process.
+        name = stream(servers, events[0][0], "es")
+        with cluster.node_of(name) as owner:
+            assert owner.execute_command("PUBSUB", "SHARDNUMSUB", name) == [name, 2]
+            assert owner.pubsub_numsub(name) == [(name, 0)]
+
+
+async def test_a_takeover_on_another_process_fences_the_first_presenter(servers, cluster):
+    event_id, slug, key = create_event(servers)
+    async with (
+        connect(servers.uvicorn, f"/ws/events/{slug}/audience/es/") as listener,
+        connect(servers.daphne, f"/ws/events/{slug}/presenter/", key) as first,
+    ):
+        await talk(first, 1)
+        assert [m["text"] for m in await finals(listener, 1)] == spoken("es", 1)
+        lease = f"test-captions-{servers.env['CAPTIONS_TEST_RUN']}:presenter:{{{event_id}}}"
+        with cluster.node_of(lease) as owner:
+            assert owner.get(lease) is not None
+        async with connect(servers.uvicorn, f"/ws/events/{slug}/presenter/", key) as second:
+            await until(first, lambda m: m["type"] == "error" and m["code"] == "replaced")
+            await asyncio.wait_for(first.wait_closed(), 5)
+            assert first.close_code == CLOSE_REPLACED
+            await talk(second, 1)
+            assert [m["text"] for m in await finals(listener, 1)] == spoken("es", 1)
