@@ -142,6 +142,7 @@ def test_a_sentence_ends_with_its_closing_punctuation():
     assert ends_sentence("That is all.")
     assert ends_sentence("Really?”")
     assert not ends_sentence("first, second,")
+    assert not ends_sentence("and then...")
 
 
 # ------------------------------------------------------------------ policy
@@ -292,4 +293,13 @@ def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts,
     flat = [piece for part in parts for piece in part]
     audio, words = talk(*flat)
     log = run(audio, FakeDecoder(words, delay=delay))
+    assert final_words(log) == words
+
+
+def test_no_decode_is_longer_than_whisper_hears_at_once():
+    long_sentence = " ".join(VOCABULARY[:44]) + "."  # 14 s of speech
+    audio, words = talk(long_sentence, 1.0, " ".join(VOCABULARY[44:88]) + ".", 1.0)
+    decoder = FakeDecoder(words, delay=0.2)
+    log = run(audio, decoder)
+    assert max(len(d.audio) for d in decoder.asked) <= 29.5 * SAMPLE_RATE
     assert final_words(log) == words

@@ -75,12 +75,22 @@ async def test_a_short_pause_inside_an_utterance_does_not_cut_its_final_short(en
     """The final decode starts at a pause; when speech goes on, that early decode is dropped."""
     first = trimmed(pcm(speech_wav("Good morning everyone.")))
     second = trimmed(pcm(speech_wav("Welcome to our conference about open source software.")))
-    pause = bytes(int(16000 * 0.35) * 2)  # past the early start, short of the end of utterance
+    pause = bytes(int(16000 * 0.3) * 2)  # past the early start, short of any end of utterance
     audio = bytes(16000) + first + pause + second + bytes(16000 * 2 * 2)
     finals = captions(await run(engine, SessionConfig("en", ()), audio, pace=0.1), final=True)
     assert len(finals) == 1, [f.source_text for f in finals]
     words = set(re.findall(r"[a-z']+", finals[0].source_text.lower()))  # "morning," too
     assert {"morning", "conference"} <= words, finals[0].source_text
+
+
+async def test_short_words_at_the_edges_of_speech_are_kept(engine):
+    """A one-word reply, and a number at the end of a sentence, survive the voice detector."""
+    audio = pcm(speech_wav("Yes.", pad=(1.0, 1.2)))
+    audio += pcm(speech_wav("Our room number is eight.", pad=(0.3, 1.5)))
+    finals = captions(await run(engine, SessionConfig("en", ()), audio, pace=0.02), final=True)
+    words = re.findall(r"[a-z0-9']+", " ".join(f.source_text for f in finals).lower())
+    assert "yes" in words, words
+    assert words[-1] in {"eight", "8"}, words
 
 
 @pytest.mark.parametrize("noise", ["silence", "whitenoise", "pinknoise"])

@@ -66,6 +66,7 @@ class DecodeOptions:
     prefix: str = ""  # forced: only what follows it is returned
     prompt: str = ""  # Whisper's previous text
     hotwords: str = ""  # glossary terms, put before the prompt
+    window: float = MIN_WINDOW  # seconds of encoder window, at least
 
 
 def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
@@ -78,13 +79,12 @@ def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
 class WhisperDecoder:
     """Decodes with a loaded faster-whisper ``WhisperModel``; call from one thread at a time."""
 
-    def __init__(self, model, *, min_window: float = MIN_WINDOW) -> None:
+    def __init__(self, model) -> None:
         self.model = model
-        self.min_window = min_window
 
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech."""
-        encoded = self._encode(audio)
+        encoded = self._encode(audio, options.window)
         language = normalize_language(options.language)
         tokenizer = self._tokenizer(language, options.task)
         prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
@@ -109,11 +109,11 @@ class WhisperDecoder:
             return ""
         return clean(text, options)
 
-    def _encode(self, audio: np.ndarray):
+    def _encode(self, audio: np.ndarray, min_window: float):
         import ctranslate2
 
         features = self.model.feature_extractor(audio)[:, -MAX_FRAMES:]
-        window = np.zeros((features.shape[0], window_frames(features.shape[1], self.min_window)))
+        window = np.zeros((features.shape[0], window_frames(features.shape[1], min_window)))
         window[:, : features.shape[1]] = features
         batch = np.ascontiguousarray(window[None], dtype=np.float32)
         return self.model.model.encode(ctranslate2.StorageView.from_array(batch))

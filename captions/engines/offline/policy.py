@@ -43,7 +43,9 @@ from .agreement import LocalAgreement
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
-SENTENCE_END = re.compile(r"[.!?。！？…]['\"»”)]*$")
+MAX_DECODE_SECONDS = 29.5  # Whisper hears at most 30 s at once
+# A sentence's closing punctuation; not an ellipsis, Whisper's mark of speech that trails off.
+SENTENCE_END = re.compile(r"(?<!\.\.)[.!?。！？]['\"»”)]*$")
 
 
 @dataclass(frozen=True)
@@ -54,18 +56,20 @@ class PolicyParams:
     release: float = 0.35  # ... and below which speech counts as paused (hysteresis)
     min_speech: float = 0.15  # voiced audio an utterance needs (shorter: a click, a cough)
     preroll: float = 0.5
-    first_partial_after: float = 0.5
+    first_partial_after: float = 0.4
     partial_every: float = 0.6
     early_pause: float = 0.2
     sentence_pause: float = 0.35
     end_pause: float = 0.7
     max_utterance: float = 15.0
     cut_search: float = 3.0  # a cut goes at the quietest frame of this last stretch
-    context_seconds: float = 12.0  # at most this much earlier audio decoded as context
+    context_seconds: float = 15.0  # at most this much earlier audio decoded as context
     context_gap: float = 4.0  # a previous utterance further back than this is not context
     prompt_words: int = 40
     partial_beam: int = 1
     final_beam: int = 3
+    partial_window: float = 8.0  # seconds of Whisper's encoder window, at least (decoder.py)
+    final_window: float = 16.0
     final_keeps_agreed: bool = False  # force the agreed words into the final decode too
     overload_after: float = 2.0
 
@@ -88,6 +92,7 @@ class Decode:
     prompt: str
     beam: int
     final: bool
+    window: float = 30.0  # the decoder's encoder window, at least: shorter is faster
 
 
 @dataclass(frozen=True)
@@ -348,7 +353,7 @@ class StreamingPolicy:
     def _ask(self, utterance: Utterance, *, final: bool) -> Decode:
         """Decode the utterance after its context, its sentence finals and its agreed words."""
         audio_end = utterance.end if utterance.end is not None else self.now
-        context = self._context_for(utterance)
+        context = self._context_for(utterance, audio_end)
         start = context.audio_start if context else utterance.audio_start
         prefix = [context.text] if context else []
         prefix += utterance.emitted
@@ -368,14 +373,17 @@ class StreamingPolicy:
             self._prompt(context),
             self.p.final_beam if final else self.p.partial_beam,
             final,
+            self.p.final_window if final else self.p.partial_window,
         )
 
     def _keeps_agreed(self, final: bool) -> bool:
         return not final or self.p.final_keeps_agreed
 
-    def _context_for(self, utterance: Utterance) -> Context | None:
+    def _context_for(self, utterance: Utterance, audio_end: int) -> Context | None:
         context = self.context
         if context is None or context.audio_start < self.audio_offset:
+            return None
+        if audio_end - context.audio_start > self._samples(MAX_DECODE_SECONDS):
             return None
         if utterance.speech_start - context.last_voiced > self._samples(self.p.context_gap):
             return None

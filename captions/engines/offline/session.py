@@ -127,6 +127,7 @@ class OfflineSession(EngineSession):
                 prefix=request.prefix,
                 prompt=request.prompt,
                 hotwords=self.engine.hotwords(self.config) or "",
+                window=request.window,
             )
             started = time.perf_counter()
             text = self.engine.decoder.decode(request.audio, options)
