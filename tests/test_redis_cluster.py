@@ -8,7 +8,9 @@ import json
 import pytest
 import websockets
 
+from captions.fanout import CAPTION, Envelope, get_hub, publish, stream_name
 from captions.protocol import CLOSE_REPLACED, presenter_subprotocols
+from presenter_site.env import redis_cluster_nodes
 from tests.clusterkit import MISSING, RedisClusterServers
 from tests.fake_engine import WORDS, silence, tone
 from tests.servers import server_set
@@ -155,3 +157,57 @@ async def test_a_takeover_on_another_process_fences_the_first_presenter(servers,
             assert first.close_code == CLOSE_REPLACED
             await talk(second, 1)
             assert [m["text"] for m in await finals(listener, 1)] == spoken("es", 1)
+
+
+class Recorder:
+    """A local listener of a stream, as the fan-out hub sees one."""
+
+    def __init__(self) -> None:
+        self.received: list[int] = []
+        self.links: list[bool] = []
+
+    async def deliver(self, envelope: Envelope) -> None:
+        self.received.append(envelope.seq)
+
+    async def link_changed(self, up: bool) -> None:
+        self.links.append(up)
+
+
+def move_slot(cluster: RedisClusterServers, name: str) -> None:
+    """Give the (empty) slot of ``name`` to another primary, as a resharding would."""
+    with cluster.client() as probe:
+        slot = probe.keyslot(name)
+        owner = probe.get_node_from_key(name)
+    clients = {f"127.0.0.1:{node.port}": node.client() for node in cluster.nodes}
+    ids = {address: client.cluster("myid") for address, client in clients.items()}
+    target = next(ids[address] for address in clients if address != owner.name)
+    order = sorted(clients, key=lambda address: ids[address] != target)  # the new owner first
+    for address in order:
+        with clients[address] as client:
+            client.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target)
+
+
+async def test_a_stream_whose_slot_moves_to_another_primary_is_followed_there(cluster, settings):
+    settings.REDIS_URL = cluster.url
+    settings.REDIS_CLUSTER_NODES = redis_cluster_nodes("REDIS_URL", cluster.url)
+    name = stream_name(900, "es")
+    recorder = Recorder()
+    assert await get_hub().add(name, recorder)
+    await publish(name, Envelope(CAPTION, 1, True, "{}"))
+    await wait_for(lambda: recorder.received == [1])
+
+    move_slot(cluster, name)
+    await wait_for(lambda: recorder.links == [False, True])
+    await publish(name, Envelope(CAPTION, 2, True, "{}"))
+    await wait_for(lambda: recorder.received == [1, 2])
+    with cluster.node_of(name) as owner:
+        assert owner.execute_command("PUBSUB", "SHARDNUMSUB", name) == [name, 1]
+    await get_hub().remove(name, recorder)
+
+
+async def wait_for(predicate, seconds: float = 10) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not predicate():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
