@@ -27,6 +27,7 @@ from captions.engines.offline.policy import (
     PolicyParams,
     StreamingPolicy,
     ends_sentence,
+    shown_guess,
 )
 
 WORD = 0.32  # seconds of audio per word: 10 frames
@@ -303,3 +304,12 @@ def test_no_decode_is_longer_than_whisper_hears_at_once():
     log = run(audio, decoder)
     assert max(len(d.audio) for d in decoder.asked) <= 29.5 * SAMPLE_RATE
     assert final_words(log) == words
+
+
+def test_a_partial_shows_the_guess_without_its_last_word_once_words_are_agreed():
+    agreement = LocalAgreement()
+    agreement.update("good mor".split())
+    assert shown_guess(agreement) == ["good", "mor"]  # nothing agreed yet: show what is heard
+    agreement.update("good morning every".split())
+    assert agreement.stable == ["good"]
+    assert shown_guess(agreement) == ["morning"]

@@ -411,7 +411,7 @@ class StreamingPolicy:
         self.skipped_since = None
         utterance.agreement.update(text.split())
         actions = self._sentence_finals(utterance, asked.audio_end)
-        stable, guess = utterance.agreement.stable, utterance.agreement.guess
+        stable, guess = utterance.agreement.stable, shown_guess(utterance.agreement)
         if not stable and not guess:
             return actions
         utterance.partials += 1
@@ -520,6 +520,17 @@ class StreamingPolicy:
     @staticmethod
     def _seconds(samples: int) -> float:
         return samples / SAMPLE_RATE
+
+
+def shown_guess(agreement: LocalAgreement) -> list[str]:
+    """The guessed words worth showing: all but the last, cut off mid-word by the audio's end.
+
+    Partials are decoded while the speaker speaks, so the last word of a hypothesis is often
+    a fragment ("compli-"): showing it makes the text flicker. Until the first word is agreed
+    the whole guess shows, so text appears as soon as anything is heard.
+    """
+    guess = agreement.guess
+    return guess if not agreement.stable else guess[:-1]
 
 
 def ends_sentence(text: str) -> bool:
