@@ -43,6 +43,7 @@ class ShardedSubscription:
         self._leaving: collections.Counter[str] = collections.Counter()  # SUNSUBSCRIBEs sent
         self._inbox: asyncio.Queue[dict[str, Any] | Exception] = asyncio.Queue()
         self.failed = False
+        self._closing = False
 
     async def subscribe(self, *streams: str) -> None:
         """SSUBSCRIBE to ``streams`` on their shards, one command per slot (as Redis asks)."""
@@ -81,20 +82,18 @@ class ShardedSubscription:
 
     async def aclose(self) -> None:
         """Close every shard's connection; after a failure, learn the cluster's slots anew."""
+        self._closing = True
         readers = list(self._readers.values())
         for reader in readers:
             reader.cancel()
-        await asyncio.gather(*readers, return_exceptions=True)
+        await _bounded(asyncio.gather(*readers, return_exceptions=True))
         for pubsub in self._shards.values():
-            await pubsub.aclose()
-            await pubsub.connection_pool.disconnect()
+            await _bounded(pubsub.aclose())  # a frozen shard must not hold up the others
+            await _bounded(pubsub.connection_pool.disconnect())
         self._shards.clear()
         self._readers.clear()
-        if self.failed:
-            try:  # slots may have moved, or a replica taken over from a lost primary
-                await self._cluster.nodes_manager.initialize()
-            except Exception as exc:
-                logger.debug("could not read the cluster's slots: %r", exc)
+        if self.failed:  # slots may have moved, or a replica taken over from a lost primary
+            await _bounded(self._cluster.nodes_manager.initialize())
 
     def _shard(self, node: ClusterNode) -> PubSub:
         """The subscription connection to ``node``, made on first use.
@@ -116,7 +115,10 @@ class ShardedSubscription:
         loop = asyncio.get_running_loop()
         last_heard = loop.time()
         try:
-            while True:
+            # Not "while True": on Python 3.11, a cancellation that meets the read's own timeout
+            # can be lost (asyncio.timeout turns it into TimeoutError, which redis-py takes for
+            # a quiet second), and the reader would go on forever.
+            while not self._closing:
                 message = await pubsub.get_message(timeout=PING_SECONDS)
                 now = loop.time()
                 if message is not None:
@@ -144,3 +146,11 @@ class ShardedSubscription:
         if self._leaving[stream] <= 0:
             del self._leaving[stream]
         return {**message, "type": kind}
+
+
+async def _bounded(operation) -> None:
+    """Await a clean-up for at most SILENCE_SECONDS; its failure only matters to the log."""
+    try:
+        await asyncio.wait_for(operation, SILENCE_SECONDS)
+    except Exception as exc:
+        logger.debug("cluster subscription clean-up failed: %r", exc)

@@ -37,7 +37,7 @@ class ClusterNodeServer(RedisServer):
                 "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
                 "--cluster-config-file", "nodes.conf",
-                "--cluster-node-timeout", "2000", "--save", "", "--appendonly", "no",
+                "--save", "", "--appendonly", "no",
                 "--dir", str(self.workdir), "--protected-mode", "no",
             ],
             stdout=log,
@@ -89,6 +89,12 @@ class RedisClusterServers:
     def client(self) -> RedisCluster:
         """A synchronous cluster client, for inspecting where things live."""
         return RedisCluster(host="127.0.0.1", port=self.nodes[0].port, decode_responses=True)
+
+    def server_of(self, name: str) -> ClusterNodeServer:
+        """The redis-server of the primary that owns ``name``'s slot."""
+        with self.client() as cluster:
+            owner = cluster.get_node_from_key(name)
+        return next(node for node in self.nodes if node.port == owner.port)
 
     def node_of(self, name: str) -> redis.Redis:
         """A plain client of the primary that owns ``name``'s slot."""

@@ -205,6 +205,30 @@ async def test_a_stream_whose_slot_moves_to_another_primary_is_followed_there(cl
     await get_hub().remove(name, recorder)
 
 
+async def test_listeners_of_a_frozen_primary_hear_the_link_go_and_come_back(cluster, settings):
+    settings.REDIS_URL = cluster.url
+    settings.REDIS_CLUSTER_NODES = redis_cluster_nodes("REDIS_URL", cluster.url)
+    frozen, healthy = stream_name(901, "es"), stream_name(902, "es")
+    with cluster.client() as probe:
+        assert probe.get_node_from_key(frozen) != probe.get_node_from_key(healthy)
+    recorders = {frozen: Recorder(), healthy: Recorder()}
+    for name, recorder in recorders.items():
+        assert await get_hub().add(name, recorder)
+    node = cluster.server_of(frozen)
+
+    node.freeze()
+    try:
+        await wait_for(lambda: all(r.links == [False] for r in recorders.values()))
+    finally:
+        node.thaw()
+    await wait_for(lambda: all(r.links == [False, True] for r in recorders.values()))
+    for seq, name in enumerate(recorders, 1):
+        await publish(name, Envelope(CAPTION, seq, True, "{}"))
+    await wait_for(lambda: [r.received for r in recorders.values()] == [[1], [2]])
+    for name, recorder in recorders.items():
+        await get_hub().remove(name, recorder)
+
+
 async def wait_for(predicate, seconds: float = 10) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
