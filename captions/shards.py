@@ -56,7 +56,12 @@ class ShardedSubscription:
             for name in names:
                 self._owner[name] = node.name
             pubsub = self._shard(node)
-            await pubsub.ssubscribe(*names)
+            try:
+                await pubsub.ssubscribe(*names)
+            except Exception as exc:  # the hub's reader must hear of it, even with no reader here
+                self.failed = True
+                self._inbox.put_nowait(exc)
+                raise
             if node.name not in self._readers:  # once its connection is there to read
                 self._readers[node.name] = asyncio.create_task(self._read(node.name, pubsub))
 
