@@ -37,13 +37,16 @@ the count of results with text must be 0.
 The engine runs in a subprocess (this file with ``--worker TREE``: it imports ``captions`` from
 TREE and only streams audio files, writing the results as JSON; the metrics are computed here).
 ``--baseline-tree PATH`` runs another checkout's engine through the same worker and prints it
-beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout's engine):
+beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout's engine);
+``--engine`` / ``--baseline-engine`` name an engine class by dotted path instead of
+``get_engine()``, e.g. whisper_streaming's LocalAgreement-2 (bench/local_agreement.py):
 
     git worktree add /tmp/engine-before <commit>
     python bench/engine.py --baseline-tree /tmp/engine-before
     python bench/engine.py --items en-native-lj-printing --presenters 1   # a quick look
     python bench/engine.py --file talk.wav --reference "what was said"    # any recording
     python bench/engine.py --generated                                     # Piper speech
+    python bench/engine.py --baseline-engine bench.local_agreement.LocalAgreementEngine
 """
 
 from __future__ import annotations
@@ -140,9 +143,11 @@ def audio_seconds(items: list[dict]) -> float:
 
 async def run_job(job: dict) -> dict:
     """The worker's whole run: warm-up, each presenter count at pace and fast, the checks."""
+    from django.utils.module_loading import import_string
+
     from captions.engines import get_engine
 
-    engine = get_engine()
+    engine = import_string(job["engine"])() if job.get("engine") else get_engine()
     items, targets = job["items"], job["targets"]
     warm = np.fromfile(items[0]["pcm"], dtype="<i2")[: RATE * 3]
     await stream(engine, session_config(items[0]["language"], targets), warm, False)
@@ -437,9 +442,9 @@ def offline_section(model, items: list[Item]) -> dict[str, Offline]:
 # ------------------------------------------------------------------ the run
 
 
-def run_tree(tree: Path, job: dict, directory: Path, name: str) -> dict:
-    """Stream the job through the engine of ``tree`` in a worker process."""
-    job = {**job, "out": str(directory / f"{name}.json")}
+def run_tree(tree: Path, job: dict, directory: Path, name: str, engine: str | None) -> dict:
+    """Stream the job through the engine of ``tree`` (or the class ``engine``) in a worker."""
+    job = {**job, "engine": engine, "out": str(directory / f"{name}.json")}
     job_file = directory / f"{name}-job.json"
     job_file.write_text(json.dumps(job))
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "presenter_site.settings"}
@@ -473,6 +478,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--silence", type=float, default=SILENCE_SECONDS, help="seconds; 0: none")
     parser.add_argument("--tree", type=Path, default=ROOT, help="the checkout whose engine runs")
     parser.add_argument("--baseline-tree", type=Path, help="another checkout to run beside")
+    parser.add_argument("--engine", help="dotted path of an engine class instead of get_engine()")
+    parser.add_argument("--baseline-engine", help="an engine class to run beside (--baseline-tree)")
     parser.add_argument("--worker", nargs=2, metavar=("TREE", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -514,11 +521,13 @@ def main() -> None:
     offlines = offline_section(load_whisper(), items)
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
         job = make_job(items, args, Path(tmp))
-        trees = [(f"engine of {args.tree}", args.tree.resolve())]
-        if args.baseline_tree:
-            trees.append((f"baseline {args.baseline_tree}", args.baseline_tree.resolve()))
+        trees = [(f"engine of {args.tree}", args.tree.resolve(), args.engine)]
+        if args.baseline_tree or args.baseline_engine:
+            baseline = args.baseline_tree or args.tree
+            trees.append((f"baseline {baseline}", baseline.resolve(), args.baseline_engine))
         results = [
-            (name, run_tree(tree, job, Path(tmp), f"t{i}")) for i, (name, tree) in enumerate(trees)
+            (name, run_tree(tree, job, Path(tmp), f"t{i}", engine))
+            for i, (name, tree, engine) in enumerate(trees)
         ]
     for name, result in results:
         report(name, result, offlines)
