@@ -29,7 +29,7 @@ The browser, the server and the engine share this machine: the figures include t
 contention, and the printed load says how busy it was.
 
     python bench/browser_latency.py                          # en-native-lj-printing
-    python bench/browser_latency.py --item en-nonnative-so9617 --languages en,es
+    python bench/browser_latency.py --item en-nonnative-so1099 --targets es --save run.json
 """
 
 from __future__ import annotations
