@@ -137,7 +137,7 @@ async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
 
     session = await engine.start_session(SessionConfig("en", ()))
     audio = np.frombuffer(pcm(speech_wav("Good morning everyone.")), "<i2") / 32768
-    request = Decode(1, audio.astype(np.float32), len(audio), "", "", 1, True)
+    request = Decode(1, audio.astype(np.float32), len(audio), len(audio), "", "", 1, True)
     session.cancelled.add(1)
     assert session._decode_now(request) is None
     assert "morning" in session._decode_now(request).lower()

@@ -24,6 +24,7 @@ import numpy as np
 from .languages import normalize_language
 from .script import to_script
 
+SAMPLE_RATE = 16_000
 FRAMES_PER_SECOND = 100  # mel frames: Whisper's hop is 10 ms
 MAX_FRAMES = 3000  # Whisper's 30 s
 MIN_WINDOW = 8.0  # seconds
@@ -67,6 +68,19 @@ class DecodeOptions:
     prompt: str = ""  # Whisper's previous text
     hotwords: str = ""  # glossary terms, put before the prompt
     window: float = MIN_WINDOW  # seconds of encoder window, at least
+    fresh_seconds: float | None = None  # audio after what the prefix covers (bounds the text)
+
+
+def max_new_tokens(audio: np.ndarray, options: DecodeOptions) -> int:
+    """A bound on the tokens the new speech can hold: a decode caught in a loop stops.
+
+    Fast speech is about 5 tokens a second; a greedy decode that repeats itself would
+    otherwise run to Whisper's 448 tokens, five seconds of a busy decoder here.
+    """
+    seconds = len(audio) / SAMPLE_RATE
+    if options.fresh_seconds is not None:
+        seconds = min(seconds, options.fresh_seconds)
+    return 16 + int(seconds * 8)
 
 
 def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
@@ -89,13 +103,14 @@ class WhisperDecoder:
         tokenizer = self._tokenizer(language, options.task)
         prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
         prefix = prefix[-MAX_PROMPT_TOKENS:]
+        prompt = self._prompt(tokenizer, options) + prefix
         result = self.model.model.generate(
             encoded,
-            [self._prompt(tokenizer, options) + prefix],
+            [prompt],
             beam_size=options.beam_size,
             patience=1,
             length_penalty=1,
-            max_length=self.model.max_length,
+            max_length=min(self.model.max_length, len(prompt) + max_new_tokens(audio, options)),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,

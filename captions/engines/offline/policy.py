@@ -88,6 +88,7 @@ class Decode:
     id: int
     audio: np.ndarray = field(repr=False)
     end: int  # stream sample where ``audio`` ends
+    fresh: int  # samples at the end of ``audio`` that the prefix does not cover (its own)
     prefix: str
     prompt: str
     beam: int
@@ -369,6 +370,7 @@ class StreamingPolicy:
             self.decodes,
             self._slice(start, audio_end),
             audio_end,
+            audio_end - utterance.audio_start,
             " ".join(prefix),
             self._prompt(context),
             self.p.final_beam if final else self.p.partial_beam,
@@ -409,6 +411,8 @@ class StreamingPolicy:
     def _partial_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
         self.skipped_since = None
+        if not text:
+            return []  # nothing heard, or a decode caught in a loop: wait for the next one
         utterance.agreement.update(text.split())
         actions = self._sentence_finals(utterance, asked.audio_end)
         stable, guess = utterance.agreement.stable, shown_guess(utterance.agreement)

@@ -128,6 +128,7 @@ class OfflineSession(EngineSession):
                 prompt=request.prompt,
                 hotwords=self.engine.hotwords(self.config) or "",
                 window=request.window,
+                fresh_seconds=request.fresh / SAMPLE_RATE,
             )
             started = time.perf_counter()
             text = self.engine.decoder.decode(request.audio, options)

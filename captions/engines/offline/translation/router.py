@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ..languages import normalize_language
@@ -11,6 +12,9 @@ from .cache import LRUCache
 from .glossary import Glossary, translate_with_glossary
 
 PIVOT = "en"
+# Each backend pipeline serves one request at a time; different targets go through different
+# pipelines (Apertium's are separate processes), so a caption's targets run side by side.
+_targets_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="translate")
 
 
 @dataclass(frozen=True)
@@ -100,8 +104,16 @@ class Router:
     def translate_many(
         self, text: str, source: str, targets: Iterable[str], glossary: Glossary | None = None
     ) -> dict[str, str]:
-        """Translate one caption into several languages; a shared pivot leg runs once."""
-        return {target: self.translate(text, source, target, glossary) for target in targets}
+        """Translate one caption into several languages side by side.
+
+        A pivot leg that two targets share is cached, but may run twice when both reach it
+        at the same moment.
+        """
+        targets = list(targets)
+        if len(targets) < 2:
+            return {target: self.translate(text, source, target, glossary) for target in targets}
+        done = _targets_pool.map(lambda t: self.translate(text, source, t, glossary), targets)
+        return dict(zip(targets, done, strict=True))
 
     def warm_up(self, source: str, targets: Iterable[str]) -> None:
         """Load the models and start the pipelines a session will use; call it off the loop."""
