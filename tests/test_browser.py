@@ -149,6 +149,32 @@ def test_real_speech_reaches_a_spanish_listener(playwright, tmp_path):
         servers.stop_all()
 
 
+@pytest.mark.slow
+def test_a_recorded_spanish_voice_reaches_a_spanish_phone_within_a_word_error_bound(
+    playwright, tmp_path
+):
+    """A human recording from the corpus as the microphone; the phone's finals match it."""
+    import numpy as np
+
+    from tests.corpus import audio, load_manifest, word_error_rate
+
+    item = next(i for i in load_manifest() if i.id == "es-css10-19demarzo")
+    pcm = (np.clip(audio(item), -1.0, 1.0) * 32767).astype("<i2").tobytes()
+    second = bytes(2 * 16000)  # of silence: before the voice, and after it for the last pause
+    wav = browser.write_wav(tmp_path / "spanish.wav", second + pcm + second * 3)
+    servers = server_set(tmp_path, CAPTION_ENGINE="local")
+    servers.port = servers.start()
+    chromium = browser.launch(playwright, wav)
+    try:
+        slug, key = browser.create_event(servers, source="es", targets=("en",))
+        _, phone = speak_and_read(chromium, base_url(servers), slug, key, "es", "patriotismo")
+        heard = " ".join(browser.final_texts(phone))
+        assert word_error_rate(item.reference, heard) <= 0.2, heard
+    finally:
+        chromium.close()
+        servers.stop_all()
+
+
 def say(socket, words: int) -> None:
     """One utterance of ``words`` words to the scripted engine."""
     for _ in range(words):

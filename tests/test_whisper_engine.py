@@ -72,10 +72,13 @@ def trimmed(audio: bytes) -> bytes:
 
 
 async def test_a_short_pause_inside_an_utterance_does_not_cut_its_final_short(engine):
-    """The final decode starts at a pause; when speech goes on, that early decode is dropped."""
-    first = trimmed(pcm(speech_wav("Good morning everyone.")))
+    """The final decode starts at a pause; when speech goes on, that early decode is dropped.
+
+    The sentence goes on after the pause: a pause after a finished sentence may end it.
+    """
+    first = trimmed(pcm(speech_wav("Good morning everyone, and")))
     second = trimmed(pcm(speech_wav("Welcome to our conference about open source software.")))
-    pause = bytes(int(16000 * 0.3) * 2)  # past the early start, short of any end of utterance
+    pause = bytes(int(16000 * 0.3) * 2)  # past the early start, short of the end of utterance
     audio = bytes(16000) + first + pause + second + bytes(16000 * 2 * 2)
     finals = captions(await run(engine, SessionConfig("en", ()), audio, pace=0.1), final=True)
     assert len(finals) == 1, [f.source_text for f in finals]

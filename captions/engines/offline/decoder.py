@@ -97,29 +97,38 @@ class WhisperDecoder:
         self.model = model
 
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
-        """Return the text after ``options.prefix``, or "" if it is most likely not speech."""
+        """Return the text after ``options.prefix``, or "" if it is most likely not speech.
+
+        A decode caught repeating itself is tried once more with repeated 3-grams banned
+        (what Whisper's temperature fallback is for, without its randomness): dropping it
+        would drop a whole sentence of the transcript.
+        """
         encoded = self._encode(audio, options.window)
         language = normalize_language(options.language)
         tokenizer = self._tokenizer(language, options.task)
         prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
         prefix = prefix[-MAX_PROMPT_TOKENS:]
         prompt = self._prompt(tokenizer, options) + prefix
-        result = self.model.model.generate(
-            encoded,
-            [prompt],
-            beam_size=options.beam_size,
-            patience=1,
-            length_penalty=1,
-            max_length=min(self.model.max_length, len(prompt) + max_new_tokens(audio, options)),
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=self._suppressed(language, options.task),
-        )[0]
-        tokens = result.sequences_ids[0]
-        if tokens[: len(prefix)] == prefix:
-            tokens = tokens[len(prefix) :]
-        text = tokenizer.decode([t for t in tokens if t < tokenizer.eot])
+        for no_repeat in (0, 3):
+            result = self.model.model.generate(
+                encoded,
+                [prompt],
+                beam_size=options.beam_size,
+                patience=1,
+                length_penalty=1,
+                max_length=min(self.model.max_length, len(prompt) + max_new_tokens(audio, options)),
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=self._suppressed(language, options.task),
+                no_repeat_ngram_size=no_repeat,
+            )[0]
+            tokens = result.sequences_ids[0]
+            if tokens[: len(prefix)] == prefix:
+                tokens = tokens[len(prefix) :]
+            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+            if not repeats(text):
+                break
         if not prefix and _silent(result, len(tokens)):
             return ""
         return clean(text, options)
@@ -169,10 +178,11 @@ def _silent(result, length: int) -> bool:
     return result.no_speech_prob > MAX_NO_SPEECH and average < MIN_AVG_LOGPROB
 
 
-def _invented(text: str) -> bool:
-    if not text:
-        return False
-    if text.lower().strip() in HALLUCINATIONS:
-        return True
+def repeats(text: str) -> bool:
+    """Whether ``text`` is a decode caught in a loop (Whisper's compression-ratio test)."""
     data = text.encode()
     return len(data) > 24 and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO
+
+
+def _invented(text: str) -> bool:
+    return bool(text) and (text.lower() in HALLUCINATIONS or repeats(text))
