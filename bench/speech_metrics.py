@@ -12,14 +12,15 @@ measure: dropped phrases, last word -> final and onset -> first text.
 from __future__ import annotations
 
 import math
-import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from tests.corpus import edit_distance, normalise
+
+word_errors = edit_distance  # word-level Levenshtein distance of two normalised word lists
+
 PAUSE = 0.5  # seconds of silence between offline words that start a new stretch of speech
-_PUNCTUATION = re.compile(r"[^\w\s']|_")
 
 
 @dataclass(frozen=True)
@@ -41,13 +42,6 @@ class Shown:
     end: float = math.inf
     final: bool = True
     segment: str = ""
-
-
-def normalise(text: str) -> list[str]:
-    """Words as tests/corpus.py compares them: NFKC, lower case, punctuation separates words,
-    apostrophes are dropped ("it's" = "its")."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return _PUNCTUATION.sub(" ", text).replace("'", "").split()
 
 
 def timed_words(pieces: Iterable[tuple[str, float, float]]) -> list[Word]:
@@ -192,16 +186,6 @@ def revisions(partials: Iterable[Shown]) -> int:
             count += 1
         last[partial.segment] = text
     return count
-
-
-def word_errors(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
-    """Word-level Levenshtein distance."""
-    row = list(range(len(hypothesis) + 1))
-    for i, r in enumerate(reference, 1):
-        previous, row[0] = row[0], i
-        for j, h in enumerate(hypothesis, 1):
-            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (r != h))
-    return row[-1]
 
 
 def percentile(values: Sequence[float], p: float) -> float:

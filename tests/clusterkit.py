@@ -28,24 +28,11 @@ class ClusterNodeServer(RedisServer):
         super().__init__(workdir, port)
         self.bus_port = free_port()
 
-    def start(self) -> None:
-        if self.running:
-            return
-        log = open(self.workdir / "redis.log", "ab")  # noqa: SIM115 - the child keeps it
-        self.process = subprocess.Popen(
-            [
-                "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
-                "--cluster-config-file", "nodes.conf",
-                "--save", "", "--appendonly", "no",
-                "--dir", str(self.workdir), "--protected-mode", "no",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.workdir,
-        )  # fmt: skip
-        log.close()
-        self._wait_ready()
+    def options(self) -> list[str]:
+        return [
+            "--cluster-enabled", "yes", "--cluster-port", str(self.bus_port),
+            "--cluster-config-file", "nodes.conf",
+        ]  # fmt: skip
 
 
 class RedisClusterServers:

@@ -12,6 +12,26 @@ from captions.models import Event, EventLanguage
 from presenter_site.asgi import application
 
 
+@pytest.fixture(scope="module")
+def playwright():
+    """Playwright's driver, for the browser tests (which skip where it is not installed)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def chromium(playwright, tmp_path_factory):
+    """Debian's Chromium whose microphone plays the scripted engine's two utterances."""
+    from tests import browser
+
+    wav = browser.scripted_speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
+    chromium = browser.launch(playwright, wav)
+    yield chromium
+    chromium.close()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_engine():
     reset_engine()

@@ -90,10 +90,10 @@ def word_error_rate(reference: str, hypothesis: str) -> float:
     With an empty reference the rate is the number of inserted words (0.0 when both are empty).
     """
     ref, hyp = normalise(reference), normalise(hypothesis)
-    return _edit_distance(ref, hyp) / max(len(ref), 1)
+    return edit_distance(ref, hyp) / max(len(ref), 1)
 
 
-def _edit_distance(ref: list[str], hyp: list[str]) -> int:
+def edit_distance(ref: list[str], hyp: list[str]) -> int:
     """Levenshtein distance over words, one row at a time."""
     previous = list(range(len(hyp) + 1))
     for i, word in enumerate(ref, start=1):

@@ -118,7 +118,7 @@ class RedisServer:
             [
                 "redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", str(self.workdir),
-                "--protected-mode", "no",
+                "--protected-mode", "no", *self.options(),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -127,6 +127,10 @@ class RedisServer:
         log.close()
         self.frozen = False
         self._wait_ready()
+
+    def options(self) -> list[str]:
+        """More redis-server arguments (a cluster node adds its own)."""
+        return []
 
     def _wait_ready(self, seconds: float = 10) -> None:
         deadline = now() + seconds

@@ -43,20 +43,6 @@ def servers(tmp_path_factory) -> ServerSet:
     servers.stop_all()
 
 
-@pytest.fixture(scope="module")
-def playwright():
-    with playwright_sync.sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright, tmp_path_factory):
-    wav = browser.scripted_speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
-    chromium = browser.launch(playwright, wav)
-    yield chromium
-    chromium.close()
-
-
 def base_url(servers: ServerSet) -> str:
     return f"http://127.0.0.1:{servers.port}"
 

@@ -36,11 +36,11 @@ def servers(tmp_path_factory) -> ServerSet:
 
 
 @pytest.fixture(scope="module")
-def chromium():
-    with playwright_sync.sync_playwright() as driver:
-        chromium = browser.launch(driver)
-        yield chromium
-        chromium.close()
+def chromium(playwright):
+    """No microphone: the presenter speaks from Python (presenter_socket)."""
+    chromium = browser.launch(playwright)
+    yield chromium
+    chromium.close()
 
 
 def new_event(servers: ServerSet) -> tuple[str, str]:

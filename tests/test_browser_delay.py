@@ -20,20 +20,6 @@ pytestmark = [
 TOLERANCE = 0.2  # seconds
 
 
-@pytest.fixture(scope="module")
-def playwright():
-    with playwright_sync.sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def chromium(playwright, tmp_path_factory):
-    wav = browser.scripted_speech_wav(tmp_path_factory.mktemp("mic") / "speech.wav")
-    chromium = browser.launch(playwright, wav)
-    yield chromium
-    chromium.close()
-
-
 @pytest.mark.parametrize(("hold", "level"), [(1.5, "ok"), (3.5, "late")])
 def test_the_shown_delay_is_the_engines_delay(chromium, tmp_path, hold, level):
     """The scripted engine yields each final ``hold`` seconds after its last frame: the phone's

@@ -14,6 +14,7 @@ from presenter_site.env import redis_cluster_nodes
 from tests.clusterkit import MISSING, RedisClusterServers
 from tests.fake_engine import WORDS, silence, tone
 from tests.servers import server_set
+from tests.test_fanout_recovery import Recorder
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -157,20 +158,6 @@ async def test_a_takeover_on_another_process_fences_the_first_presenter(servers,
             assert first.close_code == CLOSE_REPLACED
             await talk(second, 1)
             assert [m["text"] for m in await finals(listener, 1)] == spoken("es", 1)
-
-
-class Recorder:
-    """A local listener of a stream, as the fan-out hub sees one."""
-
-    def __init__(self) -> None:
-        self.received: list[int] = []
-        self.links: list[bool] = []
-
-    async def deliver(self, envelope: Envelope) -> None:
-        self.received.append(envelope.seq)
-
-    async def link_changed(self, up: bool) -> None:
-        self.links.append(up)
 
 
 def move_slot(cluster: RedisClusterServers, name: str) -> None:

@@ -18,6 +18,7 @@ from captions.engines.offline.agreement import LocalAgreement
 from captions.engines.offline.policy import (
     FRAME_SAMPLES,
     SAMPLE_RATE,
+    AudioBuffer,
     Behind,
     Cancel,
     Decode,
@@ -313,3 +314,16 @@ def test_a_partial_shows_the_guess_without_its_last_word_once_words_are_agreed()
     agreement.update("good morning every".split())
     assert agreement.stable == ["good"]
     assert shown_guess(agreement) == ["morning"]
+
+
+def test_the_audio_buffer_keeps_stream_samples_through_growth_and_trimming():
+    buffer = AudioBuffer()
+    stream = np.arange(SAMPLE_RATE * 70, dtype=np.float32)  # past the first storage's 30 s
+    for start in range(0, len(stream), CHUNK):
+        buffer.append(stream[start : start + CHUNK])
+    assert np.array_equal(buffer.between(100, 200), stream[100:200])
+    buffer.drop_before(SAMPLE_RATE * 50)
+    assert np.array_equal(
+        buffer.between(SAMPLE_RATE * 60, SAMPLE_RATE * 61), stream[960_000:976_000]
+    )
+    assert np.array_equal(buffer.between(0, SAMPLE_RATE * 50 + 3), stream[800_000:800_003])

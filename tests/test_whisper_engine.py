@@ -11,7 +11,8 @@ import pytest
 from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
 from captions.engines.offline import OfflineEngine
 from captions.engines.offline.model import load_model
-from tests.whisper_speech import noise_wav, pcm, speech_wav, word_error_rate
+from tests.corpus import word_error_rate
+from tests.whisper_speech import noise_wav, pcm, speech_wav
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

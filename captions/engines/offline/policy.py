@@ -180,8 +180,7 @@ class StreamingPolicy:
 
     def __init__(self, params: PolicyParams | None = None) -> None:
         self.p = params or PolicyParams()
-        self.audio = np.zeros(0, np.float32)
-        self.audio_offset = 0  # stream sample of self.audio[0]
+        self.audio = AudioBuffer()
         self.now = 0  # samples fed so far
         self.silence = 0  # samples since the last voiced frame of the open utterance
         self.speaking = False  # the voice detector's state, with hysteresis
@@ -204,7 +203,7 @@ class StreamingPolicy:
     def feed(self, frames: np.ndarray, probabilities: Sequence[float]) -> list[Action]:
         """Take whole frames (``FRAME_SAMPLES`` each) and one voice probability per frame."""
         actions: list[Action] = []
-        self.audio = np.concatenate([self.audio, frames.astype(np.float32, copy=False)])
+        self.audio.append(frames)
         for probability in probabilities:
             actions += self._frame(float(probability))
         actions += self._decide()
@@ -383,7 +382,7 @@ class StreamingPolicy:
 
     def _context_for(self, utterance: Utterance, audio_end: int) -> Context | None:
         context = self.context
-        if context is None or context.audio_start < self.audio_offset:
+        if context is None or context.audio_start < self.audio.offset:
             return None
         if audio_end - context.audio_start > self._samples(MAX_DECODE_SECONDS):
             return None
@@ -501,7 +500,7 @@ class StreamingPolicy:
     # ------------------------------------------------------------- audio
 
     def _slice(self, start: int, end: int) -> np.ndarray:
-        return self.audio[max(0, start - self.audio_offset) : end - self.audio_offset].copy()
+        return self.audio.between(start, end)
 
     def _trim_audio(self) -> None:
         """Drop audio no decode can need: before the context and every open utterance."""
@@ -513,9 +512,8 @@ class StreamingPolicy:
         if self.context is not None:
             keep.append(self.context.audio_start)
         start = max(min(keep), self.now - self._samples(60.0))
-        if start - self.audio_offset > SAMPLE_RATE * 10:  # in big steps: copying is not free
-            self.audio = self.audio[start - self.audio_offset :]
-            self.audio_offset = start
+        if start - self.audio.offset > SAMPLE_RATE * 10:  # in big steps: moving is not free
+            self.audio.drop_before(start)
 
     @staticmethod
     def _samples(seconds: float) -> int:
@@ -524,6 +522,39 @@ class StreamingPolicy:
     @staticmethod
     def _seconds(samples: int) -> float:
         return samples / SAMPLE_RATE
+
+
+class AudioBuffer:
+    """The stream's recent samples, from stream sample ``offset`` on.
+
+    Frames arrive ten times a second; appending copies only the new frames (the storage
+    doubles when full), not the seconds already kept.
+    """
+
+    def __init__(self) -> None:
+        self.data = np.zeros(SAMPLE_RATE * 30, np.float32)
+        self.length = 0
+        self.offset = 0
+
+    def append(self, samples: np.ndarray) -> None:
+        end = self.length + len(samples)
+        if end > len(self.data):
+            grown = np.zeros(max(end, 2 * len(self.data)), np.float32)
+            grown[: self.length] = self.data[: self.length]
+            self.data = grown
+        self.data[self.length : end] = samples
+        self.length = end
+
+    def between(self, start: int, end: int) -> np.ndarray:
+        """A copy of stream samples ``start`` to ``end`` (what is still kept of them)."""
+        first = max(0, start - self.offset)
+        return self.data[first : max(first, min(end - self.offset, self.length))].copy()
+
+    def drop_before(self, start: int) -> None:
+        count = start - self.offset
+        self.data[: self.length - count] = self.data[count : self.length]
+        self.length -= count
+        self.offset = start
 
 
 def shown_guess(agreement: LocalAgreement) -> list[str]:
