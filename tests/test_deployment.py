@@ -241,3 +241,29 @@ def test_every_production_variable_reaches_the_services():
     assert set(names) <= set(environment)
     for name in names:
         assert "${" + name in str(environment[name]), name
+
+
+def test_the_rooms_proxy_sends_every_presenter_socket_of_an_event_to_one_web_replica():
+    """deploy/nginx-rooms.conf: presenter sockets through a consistent hash of the event's
+    slug over web's replicas; the rest routed as deploy/nginx.conf does."""
+    rooms = (ROOT / "deploy" / "nginx-rooms.conf").read_text()
+    overlay = yaml.load((ROOT / "deploy" / "compose.rooms.yml").read_text(), ComposeLoader)
+    assert (
+        "./deploy/nginx-rooms.conf:/etc/nginx/conf.d/default.conf:ro"
+        in (overlay["services"]["proxy"]["volumes"])
+    )
+    assert "ENGINE_MAX_SESSIONS" in overlay["services"]["web"]["environment"]
+    upstream = re.search(r"upstream presenters \{(.*?)\}", rooms, re.S).group(1)
+    assert "hash $presenter_event consistent;" in upstream
+    assert re.search(r"server web:8000 resolve;", upstream)
+    slug_pattern = re.search(r"~(\^/ws/events/\S+presenter/\$) \$slug;", rooms).group(1)
+    nginx_pcre = slug_pattern.replace("(?<slug>", "(?P<slug>")
+    assert re.match(nginx_pcre, "/ws/events/Ab3x9_k-2/presenter/").group("slug") == "Ab3x9_k-2"
+    assert not re.match(nginx_pcre, "/ws/events/Ab3x9/audience/es/")
+    locations = dict(re.findall(r"location ~ (\S+) \{\s*proxy_pass (\S+);", rooms))
+    presenter_path = next(
+        path for path, target in locations.items() if target == "http://presenters"
+    )
+    assert re.match(presenter_path, "/ws/events/Ab3x9/presenter/")
+    audience_path = next(path for path, target in locations.items() if target == "$audience")
+    assert re.match(audience_path, "/ws/events/Ab3x9/audience/es/")
