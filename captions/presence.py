@@ -1,7 +1,10 @@
 """Live listener counts per event and language, summed over every server process.
 
 Each process counts its own listeners and writes them to one Redis hash per event
-that expires unless refreshed, so a crashed process's listeners vanish on their own.
+that expires unless refreshed, so a crashed process's listeners vanish on their own. The
+event's set of processes names those hashes, so a reader needs no scan of the keyspace: a
+SCAN walks every key of every event, which with thousands of talks grows with the square
+of their number (docs/scaling.md). Every key of an event shares its hash tag (one shard).
 """
 
 from __future__ import annotations
@@ -75,8 +78,16 @@ def _log_failure(task: asyncio.Task) -> None:
         logger.warning("could not publish listener counts: %s", task.exception())
 
 
+def counts_key(event_id: int, process: str) -> str:
+    return key("listeners", tag(event_id), process)
+
+
+def processes_key(event_id: int) -> str:
+    return key("listener-processes", tag(event_id))
+
+
 async def _publish(event_id: int) -> None:
-    name = key("listeners", tag(event_id), PROCESS_ID)
+    name, processes = counts_key(event_id, PROCESS_ID), processes_key(event_id)
     counts = _local.get(event_id)
     client = get_redis()
     async with client.pipeline(transaction=True) as pipe:
@@ -84,6 +95,10 @@ async def _publish(event_id: int) -> None:
         if counts:
             pipe.hset(name, mapping=dict(counts))
             pipe.expire(name, TTL_SECONDS)
+            pipe.sadd(processes, PROCESS_ID)
+            pipe.expire(processes, TTL_SECONDS)
+        else:
+            pipe.srem(processes, PROCESS_ID)
         await pipe.execute()
 
 
@@ -108,11 +123,22 @@ async def _refresh_forever() -> None:
 async def listener_counts(event_id: int) -> dict[str, int]:
     """Listeners per language across all processes (``speech:<lang>`` for listening ones)."""
     client = get_redis()
+    processes = sorted(await client.smembers(processes_key(event_id)))
+    if not processes:
+        return {}
+    async with client.pipeline(transaction=False) as pipe:  # one round trip, one shard
+        for process in processes:
+            pipe.hgetall(counts_key(event_id, process))
+        hashes = await pipe.execute()
     totals: collections.Counter[str] = collections.Counter()
-    # On a cluster, SCAN asks every shard; the event's hashes are all on one of them.
-    async for name in client.scan_iter(match=key("listeners", tag(event_id), "*"), count=100):
-        for field, value in (await client.hgetall(name)).items():
+    for counts in hashes:
+        for field, value in counts.items():
             totals[field] += int(value)
+    # A process that died left its name; its counts expired. (One that comes back in between
+    # is named again at its next refresh, within REFRESH_SECONDS.)
+    gone = [process for process, counts in zip(processes, hashes, strict=True) if not counts]
+    if gone:
+        await client.srem(processes_key(event_id), *gone)
     return dict(+totals)
 
 

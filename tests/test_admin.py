@@ -10,7 +10,6 @@ from django.contrib.auth.models import User
 from captions import presence
 from captions.admin import format_counts
 from captions.models import Event
-from captions.redis_client import key
 
 pytestmark = pytest.mark.django_db
 
@@ -32,11 +31,14 @@ def test_counts_read_in_the_events_language_order_with_listening_ones_apart():
 def listening(event):
     """One Spanish listener with listening on, as a server process reports it to Redis."""
     client = redis.Redis.from_url(settings.REDIS_URL)
-    name = key("listeners", event.pk, "admin-test-process")
+    name = presence.counts_key(event.pk, "admin-test-process")
+    processes = presence.processes_key(event.pk)
     client.hset(name, mapping={"es": 1, presence.SPEECH_PREFIX + "es": 1})
-    client.expire(name, 30)
+    client.sadd(processes, "admin-test-process")
+    for each in (name, processes):
+        client.expire(each, 30)
     yield
-    client.delete(name)
+    client.delete(name, processes)
 
 
 def test_event_list_shows_status_live_listener_counts_and_links(client, staff, event, listening):

@@ -241,6 +241,27 @@ async def test_listener_counts_drop_when_listeners_leave(event):
     assert await eventually(lambda: listener_counts(event.id), {})
 
 
+async def test_listener_counts_read_only_the_events_processes_and_forget_dead_ones(event):
+    """A report reads the hashes the event's set names (no keyspace scan): another event's
+    counts are not summed in, and a process whose counts expired is dropped from the set."""
+    from captions import presence
+    from captions.redis_client import get_redis
+
+    client = get_redis()
+    other = event.id + 100_000
+    live = presence.counts_key(event.id, "live-process")
+    stray = presence.counts_key(other, "other-process")
+    await client.hset(live, mapping={"es": 2, "speech:es": 1})
+    await client.hset(stray, mapping={"es": 50})
+    await client.sadd(presence.processes_key(event.id), "live-process", "dead-process")
+    await client.sadd(presence.processes_key(other), "other-process")
+    try:
+        assert await presence.listener_counts(event.id) == {"es": 2, "speech:es": 1}
+        assert await client.smembers(presence.processes_key(event.id)) == {"live-process"}
+    finally:
+        await client.delete(live, stray, *map(presence.processes_key, (event.id, other)))
+
+
 async def eventually(read, expected, seconds: float = 3.0):
     """Poll ``read()`` until it returns ``expected`` (counts are written in batches)."""
     import asyncio

@@ -222,3 +222,32 @@ async def wait_for(predicate, seconds: float = 10) -> None:
     while not predicate():
         assert loop.time() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+async def test_listener_counts_are_written_and_read_on_the_events_shard(cluster, settings):
+    """Presence's transaction (a process's hash and the event's set of processes) and its
+    report run on a cluster: every key of the event shares its hash tag, so one shard."""
+    from captions import presence
+
+    settings.REDIS_URL = cluster.url
+    settings.REDIS_CLUSTER_NODES = redis_cluster_nodes("REDIS_URL", cluster.url)
+    event_id = 903
+    await presence.listener_joined(event_id, "es", speech=True)
+    await presence.listener_joined(event_id, "fr")
+    await wait_for_async(
+        lambda: presence.listener_counts(event_id), {"es": 1, "speech:es": 1, "fr": 1}
+    )
+    with cluster.client() as probe:
+        assert probe.get_node_from_key(presence.processes_key(event_id)) == (
+            probe.get_node_from_key(presence.counts_key(event_id, presence.PROCESS_ID))
+        )
+    await presence.listener_left(event_id, "es", speech=True)
+    await presence.listener_left(event_id, "fr")
+    await wait_for_async(lambda: presence.listener_counts(event_id), {})
+
+
+async def wait_for_async(read, expected, seconds: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while (value := await read()) != expected:
+        assert asyncio.get_running_loop().time() < deadline, value
+        await asyncio.sleep(0.1)
