@@ -10,6 +10,7 @@ import pytest
 
 from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
 from captions.engines.offline import OfflineEngine
+from captions.engines.offline.decoder import DecodeOptions, WhisperDecoder, after_overlap, echoes
 from captions.engines.offline.model import load_model
 from tests.corpus import word_error_rate
 from tests.whisper_speech import noise_wav, pcm, speech_wav
@@ -146,3 +147,34 @@ async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
     assert session._decode_now(request) is None
     assert "morning" in session._decode_now(request).lower()
     await session.close()
+
+
+class EchoingDecoder(WhisperDecoder):
+    """Starts over on the context audio when given a forced prefix, as Whisper sometimes does."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[float, DecodeOptions]] = []
+
+    def _decode(self, audio, options):
+        self.calls.append((len(audio) / 16000, options))
+        if options.prefix:
+            return "as the art of printing. And so"
+        return "of printing and so on"
+
+
+def test_a_decode_that_starts_over_on_its_context_is_done_again_on_the_fresh_audio():
+    decoder = EchoingDecoder()
+    options = DecodeOptions(
+        "en", prefix="considered as the art of printing.", prompt="Earlier.", fresh_seconds=2.0
+    )
+    assert decoder.decode(np.zeros(16000 * 12, np.float32), options) == "and so on"
+    (_, first), (seconds, again) = decoder.calls
+    assert first.prefix and seconds == 2.0
+    assert again.prefix == "" and again.prompt == "Earlier. considered as the art of printing."
+
+
+def test_new_words_that_merely_share_a_word_with_the_prefix_are_no_echo():
+    assert not echoes("and the art of war", "the art of printing was born")
+    assert echoes("the art of printing was born in Mainz", "so the art of printing was born")
+    assert after_overlap("printing was born. Then", "the art of printing was born.") == "Then"
+    assert after_overlap("Then came", "the art of printing") == "Then came"

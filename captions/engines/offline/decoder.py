@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import math
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .agreement import word_key
 from .languages import normalize_language
 from .script import to_script
 
@@ -55,6 +56,7 @@ HALLUCINATIONS = {
 MAX_NO_SPEECH = 0.6
 MIN_AVG_LOGPROB = -1.0
 MAX_COMPRESSION_RATIO = 2.4
+ECHO_RUN = 4  # words: a run this long of the forced text, said again, is an echo
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,22 @@ class WhisperDecoder:
         A decode caught repeating itself is tried once more with repeated 3-grams banned
         (what Whisper's temperature fallback is for, without its randomness): dropping it
         would drop a whole sentence of the transcript.
+
+        Given a long forced prefix over long context audio, Whisper sometimes starts over and
+        transcribes the context again after it ("echo"): those words would then be shown
+        twice. Such a decode is done again on the fresh audio alone, with the forced text as
+        previous-text prompt instead, and any words it shares with the forced text's end are
+        dropped.
         """
+        text = self._decode(audio, options)
+        if options.prefix and echoes(text, options.prefix) and options.fresh_seconds:
+            fresh = audio[-int(options.fresh_seconds * SAMPLE_RATE) :]
+            prompt = " ".join(t for t in (options.prompt, options.prefix) if t)
+            alone = replace(options, prefix="", prompt=prompt)
+            text = after_overlap(self._decode(fresh, alone), options.prefix)
+        return text
+
+    def _decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         encoded = self._encode(audio, options.window)
         language = normalize_language(options.language)
         tokenizer = self._tokenizer(language, options.task)
@@ -182,6 +199,29 @@ def repeats(text: str) -> bool:
     """Whether ``text`` is a decode caught in a loop (Whisper's compression-ratio test)."""
     data = text.encode()
     return len(data) > 24 and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO
+
+
+def echoes(text: str, prefix: str) -> bool:
+    """Whether at least half of ``text``'s runs of ``ECHO_RUN`` words occur in ``prefix``."""
+    new, old = _keys(text), _keys(prefix)
+    runs = [tuple(new[i : i + ECHO_RUN]) for i in range(len(new) - ECHO_RUN + 1)]
+    if not runs:
+        return False
+    known = {tuple(old[i : i + ECHO_RUN]) for i in range(len(old) - ECHO_RUN + 1)}
+    return 2 * sum(run in known for run in runs) >= len(runs)
+
+
+def after_overlap(text: str, prefix: str) -> str:
+    """``text`` without its longest start that repeats the end of ``prefix`` (word by word)."""
+    words, tail = text.split(), _keys(prefix)
+    for count in range(min(len(words), len(tail)), 0, -1):
+        if [word_key(w) for w in words[:count]] == tail[-count:]:
+            return " ".join(words[count:])
+    return text
+
+
+def _keys(text: str) -> list[str]:
+    return [key for key in map(word_key, text.split()) if key]
 
 
 def _invented(text: str) -> bool:
