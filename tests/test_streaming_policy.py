@@ -327,3 +327,13 @@ def test_the_audio_buffer_keeps_stream_samples_through_growth_and_trimming():
         buffer.between(SAMPLE_RATE * 60, SAMPLE_RATE * 61), stream[960_000:976_000]
     )
     assert np.array_equal(buffer.between(0, SAMPLE_RATE * 50 + 3), stream[800_000:800_003])
+
+
+def test_a_final_decode_that_waits_for_the_decoder_does_not_hear_the_next_utterance():
+    """The pause ends an utterance while a slow decode holds the decoder; by the time its
+    final decode runs the speaker has started again: those words belong to the next one."""
+    audio, words = talk(
+        "a b c d e f g.", 0.25, "h i j k l m n o.", 0.25, "p q r s.", 1.0, "t.", 1.0
+    )
+    log = run(audio, FakeDecoder(words, delay=1.19))
+    assert final_words(log) == words

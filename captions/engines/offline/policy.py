@@ -56,14 +56,17 @@ class PolicyParams:
     release: float = 0.35  # ... and below which speech counts as paused (hysteresis)
     min_speech: float = 0.15  # voiced audio an utterance needs (shorter: a click, a cough)
     preroll: float = 0.5
-    first_partial_after: float = 0.4
+    first_partial_after: float = 0.3
     partial_every: float = 0.6
-    early_pause: float = 0.2
-    sentence_pause: float = 0.35
-    end_pause: float = 0.7
+    early_pause: float = 0.12
+    sentence_pause: float = 0.25
+    end_pause: float = 0.55
     max_utterance: float = 15.0
     cut_search: float = 3.0  # a cut goes at the quietest frame of this last stretch
-    context_seconds: float = 15.0  # at most this much earlier audio decoded as context
+    # The previous utterance is decoded as context only if it began at most this long before
+    # the open one: a long one costs every decode its seconds, and Whisper given a long forced
+    # prefix over long audio sometimes starts over (decoder.py, echoes). 15 s: p95 2.8 s.
+    context_seconds: float = 6.0
     context_gap: float = 4.0  # a previous utterance further back than this is not context
     prompt_words: int = 40
     partial_beam: int = 1
@@ -155,7 +158,7 @@ class Utterance:
     final_decode: int | None = None  # id of the valid final decode in flight
     final_text: str | None = None  # its answer, while still valid (no speech since)
     ending: bool = False  # the pause or a cut ended it; waiting for its final decode
-    end: int | None = None  # a cut's sample: audio after it belongs to the next utterance
+    end: int | None = None  # where its audio ends (its pause, or a cut): later audio is the next's
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,9 @@ class StreamingPolicy:
     def _end(self, utterance: Utterance) -> list[Action]:
         """The pause (or the stream's end) closed ``utterance``: emit or await its final."""
         self.last_voiced = max(self.last_voiced, utterance.last_voiced)
+        # Its audio ends here: a final decode that waits for a busy decoder must not hear
+        # the next utterance's first words too (they would be shown twice).
+        utterance.end = self.now
         if utterance.final_text is not None:
             return self._emit_final(utterance, utterance.final_text)
         utterance.ending = True
