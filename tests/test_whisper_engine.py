@@ -12,6 +12,7 @@ from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
 from captions.engines.offline import OfflineEngine
 from captions.engines.offline.decoder import DecodeOptions, WhisperDecoder, after_overlap, echoes
 from captions.engines.offline.model import load_model
+from captions.engines.offline.policy import PolicyParams
 from tests.corpus import word_error_rate
 from tests.whisper_speech import noise_wav, pcm, speech_wav
 
@@ -76,11 +77,16 @@ def trimmed(audio: bytes) -> bytes:
 async def test_a_short_pause_inside_an_utterance_does_not_cut_its_final_short(engine):
     """The final decode starts at a pause; when speech goes on, that early decode is dropped.
 
-    The sentence goes on after the pause: a pause after a finished sentence may end it.
+    The sentence goes on after the pause. A pause as long as the sentence pause may end the
+    utterance if the early decode reads like a finished sentence ("Good morning, everyone."):
+    then no word is lost, but the caption is split, so this pause stays short of it.
     """
     first = trimmed(pcm(speech_wav("Good morning everyone, and")))
     second = trimmed(pcm(speech_wav("Welcome to our conference about open source software.")))
-    pause = bytes(int(16000 * 0.3) * 2)  # past the early start, short of the end of utterance
+    params = PolicyParams()
+    seconds = params.sentence_pause - 0.05  # past the early start, short of any end
+    assert seconds > params.early_pause
+    pause = bytes(int(16000 * seconds) * 2)
     audio = bytes(16000) + first + pause + second + bytes(16000 * 2 * 2)
     finals = captions(await run(engine, SessionConfig("en", ()), audio, pace=0.1), final=True)
     assert len(finals) == 1, [f.source_text for f in finals]
