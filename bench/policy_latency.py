@@ -36,8 +36,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presenter_site.settings")
 
-CHUNK = 3 * 512  # what a presenter page sends, in whole voice-detector frames: ~100 ms
-SAMPLE_RATE = 16_000
+from bench.policy_sim import CHUNK, params_from  # noqa: E402 - after the path is set
+from captions.engines.offline.policy import SAMPLE_RATE  # noqa: E402
+
 OFFLINE_CACHE = Path(tempfile.gettempdir()) / "policy-latency-offline-words.json"
 
 
@@ -79,14 +80,7 @@ def simulate(engine, item, params, targets: list[str]) -> list[tuple[float, obje
         nonlocal decoder_free
         for action in actions:
             if isinstance(action, Decode):
-                options = DecodeOptions(
-                    item.language,
-                    beam_size=action.beam,
-                    prefix=action.prefix,
-                    prompt=action.prompt,
-                    window=action.window,
-                    fresh_seconds=action.fresh / SAMPLE_RATE,
-                )
+                options = DecodeOptions.for_request(action, item.language)
                 started = time.perf_counter()
                 text = engine.decoder.decode(action.audio, options)
                 decoder_free = max(now, decoder_free) + time.perf_counter() - started
@@ -143,7 +137,6 @@ def main() -> None:
     import django
 
     django.setup()
-    from bench.policy_sim import params_from
     from bench.speech_metrics import (
         Shown,
         dropped_phrases,

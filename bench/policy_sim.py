@@ -65,14 +65,7 @@ def simulate(engine, item, params, delay: float, show: bool) -> tuple[str, int, 
                     print(f"  {now / 16000:7.2f} s  final  {action.text}")
             if not isinstance(action, Decode):
                 continue
-            options = DecodeOptions(
-                item.language,
-                beam_size=action.beam,
-                prefix=action.prefix,
-                prompt=action.prompt,
-                window=action.window,
-                fresh_seconds=action.fresh / 16000,
-            )
+            options = DecodeOptions.for_request(action, item.language)
             started = time.perf_counter()
             text = engine.decoder.decode(action.audio, options)
             compute += time.perf_counter() - started

@@ -15,6 +15,7 @@ from tests.clusterkit import MISSING, RedisClusterServers
 from tests.fake_engine import WORDS, silence, tone
 from tests.servers import server_set
 from tests.test_fanout_recovery import Recorder
+from tests.test_pipeline import eventually
 
 pytestmark = [
     pytest.mark.timeout(90),
@@ -234,20 +235,12 @@ async def test_listener_counts_are_written_and_read_on_the_events_shard(cluster,
     event_id = 903
     await presence.listener_joined(event_id, "es", speech=True)
     await presence.listener_joined(event_id, "fr")
-    await wait_for_async(
-        lambda: presence.listener_counts(event_id), {"es": 1, "speech:es": 1, "fr": 1}
-    )
+    counts = {"es": 1, "speech:es": 1, "fr": 1}
+    assert await eventually(lambda: presence.listener_counts(event_id), counts, 5.0)
     with cluster.client() as probe:
         assert probe.get_node_from_key(presence.processes_key(event_id)) == (
             probe.get_node_from_key(presence.counts_key(event_id, presence.PROCESS_ID))
         )
     await presence.listener_left(event_id, "es", speech=True)
     await presence.listener_left(event_id, "fr")
-    await wait_for_async(lambda: presence.listener_counts(event_id), {})
-
-
-async def wait_for_async(read, expected, seconds: float = 5.0) -> None:
-    deadline = asyncio.get_running_loop().time() + seconds
-    while (value := await read()) != expected:
-        assert asyncio.get_running_loop().time() < deadline, value
-        await asyncio.sleep(0.1)
+    assert await eventually(lambda: presence.listener_counts(event_id), {}, 5.0)

@@ -72,6 +72,19 @@ class DecodeOptions:
     window: float = MIN_WINDOW  # seconds of encoder window, at least
     fresh_seconds: float | None = None  # audio after what the prefix covers (bounds the text)
 
+    @classmethod
+    def for_request(cls, request, language: str, hotwords: str = "") -> DecodeOptions:
+        """The options of the streaming policy's ``Decode`` request (policy.py)."""
+        return cls(
+            language,
+            beam_size=request.beam,
+            prefix=request.prefix,
+            prompt=request.prompt,
+            hotwords=hotwords,
+            window=request.window,
+            fresh_seconds=request.fresh / SAMPLE_RATE,
+        )
+
 
 def max_new_tokens(audio: np.ndarray, options: DecodeOptions) -> int:
     """A bound on the tokens the new speech can hold: a decode caught in a loop stops.

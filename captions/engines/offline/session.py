@@ -121,15 +121,8 @@ class OfflineSession(EngineSession):
             if request.id in self.cancelled or self.closed:
                 self.cancelled.discard(request.id)
                 return None
-            options = DecodeOptions(
-                self.config.source_language,
-                beam_size=request.beam,
-                prefix=request.prefix,
-                prompt=request.prompt,
-                hotwords=self.engine.hotwords(self.config) or "",
-                window=request.window,
-                fresh_seconds=request.fresh / SAMPLE_RATE,
-            )
+            hotwords = self.engine.hotwords(self.config) or ""
+            options = DecodeOptions.for_request(request, self.config.source_language, hotwords)
             started = time.perf_counter()
             text = self.engine.decoder.decode(request.audio, options)
             new_audio = max(0, request.end - self.decoded_until) / SAMPLE_RATE
