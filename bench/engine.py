@@ -44,6 +44,7 @@ beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout'
     git worktree add /tmp/engine-before <commit>
     python bench/engine.py --baseline-tree /tmp/engine-before
     python bench/engine.py --items en-native-lj-printing --presenters 1   # a quick look
+    python bench/engine.py --presenters 1 --no-fast --slowest 10         # where the tail is
     python bench/engine.py --file talk.wav --reference "what was said"    # any recording
     python bench/engine.py --generated                                     # Piper speech
     python bench/engine.py --baseline-engine bench.local_agreement.LocalAgreementEngine
@@ -180,8 +181,10 @@ def worker(tree: Path, job_file: Path) -> None:
 
 
 def quiet() -> None:
-    """No log line per decode."""
+    """No log line per decode, unless BENCH_TRACE=1 asks for the session's trace (stderr)."""
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
+    if os.environ.get("BENCH_TRACE"):
+        logging.getLogger("captions.engines.offline.session").setLevel(logging.DEBUG)
 
 
 def progress(message: str) -> None:
@@ -394,8 +397,28 @@ def report_round(round_: dict, offlines: dict[str, Offline], wer_off: float) -> 
     return tally
 
 
-def report(name: str, result: dict, offlines: dict[str, Offline]) -> None:
-    """Print a tree's table, its dropped phrases and its silence check."""
+def slowest_finals(round_: dict, offlines: dict[str, Offline], count: int) -> list[str]:
+    """The ``count`` finals of a round that came latest after their last word, as lines."""
+    from bench import speech_metrics as m
+
+    rows = []
+    for run in round_["runs"]:
+        spoken = offlines[run["item"]].words
+        finals = [c for c in shown(run["events"]) if c.final]
+        for index, word in m.last_matched_words(spoken, finals).items():
+            final = finals[index]
+            late = final.arrival - spoken[word].end
+            rows.append((late, f"{run['item']} #{run['presenter'] + 1}", final))
+    rows.sort(key=lambda row: -row[0])
+    return [
+        f"  slow     {round_['presenters']}p {label:<30} +{late:4.2f} s at {final.arrival:6.1f} s  "
+        f"{final.text[-60:]}"
+        for late, label, final in rows[:count]
+    ]
+
+
+def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int = 0) -> None:
+    """Print a tree's table, its dropped phrases, its slowest finals and its silence check."""
     print(f"\n{name} ({result['engine']})")
     print(HEADER)
     wer_off = offline_wer([o for o in offlines.values() if o.item.speech])
@@ -410,6 +433,8 @@ def report(name: str, result: dict, offlines: dict[str, Offline]) -> None:
         for label, phrase in tally.dropped:
             words = " ".join(w.text for w in phrase)
             print(f"  dropped  {label}  {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {words}")
+    for line in (line for r in result["rounds"] for line in slowest_finals(r, offlines, slowest)):
+        print(line)
     for run in result["checks"]:
         with_text = [e for e in run["events"] if e[0] != "notice" and e[3].strip()]
         texts = "; ".join(e[3] for e in with_text[:5])
@@ -480,6 +505,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--baseline-tree", type=Path, help="another checkout to run beside")
     parser.add_argument("--engine", help="dotted path of an engine class instead of get_engine()")
     parser.add_argument("--baseline-engine", help="an engine class to run beside (--baseline-tree)")
+    parser.add_argument("--keep", type=Path, help="write the raw results (JSON) here")
+    parser.add_argument("--slowest", type=int, default=0, help="list the N latest finals")
     parser.add_argument("--worker", nargs=2, metavar=("TREE", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -520,6 +547,8 @@ def main() -> None:
     print(f"machine load before: {load()}")
     offlines = offline_section(load_whisper(), items)
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
+        tmp = args.keep or tmp
+        Path(tmp).mkdir(parents=True, exist_ok=True)
         job = make_job(items, args, Path(tmp))
         trees = [(f"engine of {args.tree}", args.tree.resolve(), args.engine)]
         if args.baseline_tree or args.baseline_engine:
@@ -530,7 +559,7 @@ def main() -> None:
             for i, (name, tree, engine) in enumerate(trees)
         ]
     for name, result in results:
-        report(name, result, offlines)
+        report(name, result, offlines, args.slowest)
     print(f"\nmachine load after: {load()}")
 
 

@@ -92,8 +92,10 @@ def simulate(engine, item, params, targets: list[str]) -> list[tuple[float, obje
         while answers and min(answers)[0] <= now:
             due, decode_id, text = min(answers)
             answers.remove((due, decode_id, text))
-            was_final = policy.asked[decode_id].final if decode_id in policy.asked else False
-            carry_out(policy.decoded(decode_id, text), due, "late" if was_final else "agreed")
+            asked = policy.asked.get(decode_id)
+            # A stale final decode (speech went on) only adds a hypothesis: "agreed".
+            valid_final = asked is not None and asked.utterance.final_decode == decode_id
+            carry_out(policy.decoded(decode_id, text), due, "late" if valid_final else "agreed")
 
     for start in range(0, len(samples), CHUNK):
         chunk = samples[start : start + CHUNK]
@@ -176,8 +178,12 @@ def main() -> None:
         wer, count = word_error_rate(item.reference, text), len(item.reference.split())
         errors, words = errors + wer * count, words + count
         finals_words = [w for f, _ in finals for w in normalise(f.text)]
-        dropped = len(dropped_phrases(spoken, finals_words, normalise(item.reference)))
+        phrases = dropped_phrases(spoken, finals_words, normalise(item.reference))
+        dropped = len(phrases)
         drops += dropped
+        for phrase in phrases:
+            said = " ".join(w.text for w in phrase)
+            print(f"  dropped {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {said}")
         print(f"{item.id:<26} WER {wer:6.1%}  last word -> final p50/p95 "
               f"{percentile(mine, 50):.2f}/{percentile(mine, 95):.2f} s  dropped {dropped}",
               flush=True)  # fmt: skip

@@ -125,8 +125,19 @@ class OfflineSession(EngineSession):
             options = DecodeOptions.for_request(request, self.config.source_language, hotwords)
             started = time.perf_counter()
             text = self.engine.decoder.decode(request.audio, options)
+            took = time.perf_counter() - started
             new_audio = max(0, request.end - self.decoded_until) / SAMPLE_RATE
-            metrics.observe_engine_rtf(new_audio, time.perf_counter() - started)
+            metrics.observe_engine_rtf(new_audio, took)
+            logger.debug(
+                "decode %d %s of %.1f s audio to %.2f s: %.2f s, answered at %.2f s: %s",
+                request.id,
+                "final" if request.final else "partial",
+                len(request.audio) / SAMPLE_RATE,
+                request.end / SAMPLE_RATE,
+                took,
+                self._heard(),
+                text,
+            )
             self.decoded_until = max(self.decoded_until, request.end)
             return text
         finally:
@@ -189,6 +200,7 @@ class OfflineSession(EngineSession):
         )
 
     async def _emit_final(self, final: Final) -> None:
+        logger.debug("final %s at %.2f s: %s", final.segment_id, self._heard(), final.text)
         translations = await asyncio.to_thread(self.engine.translate, final.text, self.config)
         if final.text and self.engine.needs_whisper_english(self.config):
             english = await asyncio.to_thread(self._whisper_english, final.audio)
@@ -210,6 +222,10 @@ class OfflineSession(EngineSession):
             clip = await asyncio.to_thread(self.engine.synthesize, spoken, language)
             if clip is not None:
                 self.queue.put_nowait(SpeechResult(segment_id, language, clip[0], clip[1]))
+
+    def _heard(self) -> float:
+        """Seconds of audio received: stream time, for the debug log."""
+        return self.policy.now / SAMPLE_RATE
 
     # -------------------------------------------------------------- lifecycle
 
