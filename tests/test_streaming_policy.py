@@ -140,6 +140,16 @@ def test_punctuation_and_case_do_not_break_agreement_and_the_newer_spelling_is_k
     assert agreement.stable == ["good", "morning", "everyone!"]
 
 
+def test_the_newest_hypothesis_keeps_its_last_word_a_guess_and_its_full_stop_out():
+    agreement = LocalAgreement()
+    agreement.update("the earliest book.".split())  # decoded at a breath: a full stop
+    agreement.update("the earliest book.".split())
+    assert agreement.stable == ["the", "earliest"]
+    agreement.update("book printed with".split())  # the speaker went on
+    assert agreement.stable == ["the", "earliest", "book"]
+    assert agreement.guess == ["printed", "with"]
+
+
 def test_a_sentence_ends_with_its_closing_punctuation():
     assert ends_sentence("That is all.")
     assert ends_sentence("Really?”")
@@ -336,4 +346,46 @@ def test_a_final_decode_that_waits_for_the_decoder_does_not_hear_the_next_uttera
         "a b c d e f g.", 0.25, "h i j k l m n o.", 0.25, "p q r s.", 1.0, "t.", 1.0
     )
     log = run(audio, FakeDecoder(words, delay=1.19))
+    assert final_words(log) == words
+
+
+def speak_until_decode(policy: StreamingPolicy) -> Decode:
+    """Feed voiced frames until the policy asks for a decode; return the request."""
+    frame = np.full(FRAME_SAMPLES, 0.01, np.float32)
+    for _ in range(200):
+        asked = [a for a in policy.feed(frame, [1.0]) if isinstance(a, Decode)]
+        if asked:
+            return asked[0]
+    raise AssertionError("no decode asked for")
+
+
+def test_a_sentence_end_is_final_once_agreed_if_the_newest_hypothesis_goes_on_after_it():
+    policy = StreamingPolicy()
+    first = speak_until_decode(policy)
+    assert not first.final
+    shown = policy.decoded(first.id, "this is it.")  # a first hypothesis: nothing agreed
+    assert [a.stable for a in shown if isinstance(a, Partial)] == [""]
+    second = speak_until_decode(policy)
+    actions = policy.decoded(second.id, "this is it. And")  # agreed up to "it.", speech after
+    assert [a.text for a in actions if isinstance(a, Final)] == ["this is it."]
+    third = speak_until_decode(policy)
+    assert third.prefix == "this is it."  # the final is forced: never decoded twice
+
+
+def test_a_stale_final_decode_counts_as_a_hypothesis_when_partials_find_the_decoder_busy():
+    audio, words = talk("a b c", 0.2, "d e f", 0.2, "g h i", 1.0)
+    log = run(audio, FakeDecoder(words, busy=True))  # partials skipped: only finals decode
+    assert any(isinstance(a, Cancel) for _, a in log)  # the short pauses' decodes went stale
+    partials = [a for _, a in log if isinstance(a, Partial)]
+    assert [p.stable for p in partials] == ["", "a b c"]  # agreed by two stale decodes
+    assert final_words(log) == words
+
+
+def test_partial_decodes_leave_the_decoder_idle_for_a_share_of_the_time_they_take():
+    audio, words = talk(" ".join(VOCABULARY[:30]), 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.5), PolicyParams(partial_duty=0.5))
+    asked = [t for t, a in log if isinstance(a, Decode) and not a.final]
+    gaps = [b - a for a, b in zip(asked, asked[1:], strict=False)]
+    assert len(asked) >= 5
+    assert min(gaps) >= 2 * 0.5 - CHUNK / SAMPLE_RATE  # the decode's 0.5 s, then 0.5 s idle
     assert final_words(log) == words

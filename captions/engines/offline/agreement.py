@@ -5,6 +5,11 @@ decoder's prefix), so a hypothesis here is only the words after them. A word bec
 stable once two consecutive hypotheses agree on it and on every word before it; stable
 words never change again, so listeners see text grow instead of flicker, and only they are
 translated. Agreement ignores case and punctuation; the newer spelling is kept.
+
+One departure from whisper_streaming: the newest hypothesis's last word stays a guess even
+when agreed. It was decoded at the audio's end, where Whisper closes the sentence whether
+or not the speaker did ("the earliest book." at a breath), and a stable word's spelling is
+forced into every later decode: the full stop would end the caption there.
 """
 
 from __future__ import annotations
@@ -28,8 +33,10 @@ class LocalAgreement:
     guess: list[str] = field(default_factory=list)
 
     def update(self, continuation: list[str]) -> None:
-        """Take a hypothesis of the words after ``stable``; commit what it shares with the last."""
-        agreed = common_prefix(self.guess, continuation)
+        """Take a hypothesis of the words after ``stable``; commit what it shares with the last
+        (all but its own last word)."""
+        agreed = min(common_prefix(self.guess, continuation), len(continuation) - 1)
+        agreed = max(0, agreed)
         self.stable += continuation[:agreed]
         self.guess = continuation[agreed:]
 

@@ -17,9 +17,12 @@ The policy, measured on recorded talks (bench/engine.py):
   never decoded alone. Older finals go in Whisper's previous-text prompt.
 - **Partials** re-decode the open utterance every ``partial_every`` seconds of audio, with a
   greedy search, shown through LocalAgreement-2 (agreement.py): a word is stable once two
-  consecutive hypotheses agree on it and on everything before it. Stable words that end a
-  sentence with more stable words after it are emitted as a final at once, and forced as
-  prefix from then on: words are never decoded twice into the transcript.
+  consecutive hypotheses agree on it and on everything before it (the newest hypothesis's
+  last word excepted). A stable sentence end that the newest hypothesis goes on after is
+  emitted as a final at once, and forced as prefix from then on: words are never decoded
+  twice into the transcript. A final decode made stale by speech after a short pause is one
+  more hypothesis. After each partial decode the decoder rests (``partial_duty``), so that a
+  pause's final decode rarely has to wait for a partial one.
 - **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts; speech
   going on makes it stale. The utterance ends when the pause reaches ``sentence_pause`` and
   that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
@@ -39,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .agreement import LocalAgreement
+from .agreement import LocalAgreement, common_prefix
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
@@ -58,6 +61,9 @@ class PolicyParams:
     preroll: float = 0.5
     first_partial_after: float = 0.3
     partial_every: float = 0.6
+    # Partial decodes keep the decoder busy at most this share of the time, so that the final
+    # decode a pause asks for finds it free more often (a partial cannot be interrupted).
+    partial_duty: float = 0.6
     early_pause: float = 0.12
     sentence_pause: float = 0.25
     end_pause: float = 0.55
@@ -154,6 +160,7 @@ class Utterance:
     emitted: list[str] = field(default_factory=list)  # words already sent as sentence finals
     agreement: LocalAgreement = field(default_factory=LocalAgreement)
     partial_at: int = 0  # audio end of the last partial decode asked for
+    partial_rest: int = 0  # no partial decode before this stream sample (partial_duty)
     partials: int = 0
     final_decode: int | None = None  # id of the valid final decode in flight
     final_text: str | None = None  # its answer, while still valid (no speech since)
@@ -347,6 +354,8 @@ class StreamingPolicy:
         return actions
 
     def _partial_due(self, utterance: Utterance) -> bool:
+        if self.now < utterance.partial_rest:
+            return False
         if utterance.partial_at == 0:
             return self.now - utterance.speech_start >= self._samples(self.p.first_partial_after)
         return self.now - utterance.partial_at >= self._samples(self.p.partial_every)
@@ -416,6 +425,10 @@ class StreamingPolicy:
     def _partial_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
         self.skipped_since = None
+        if not asked.final:  # rest the decoder for a share of the time the decode took
+            took = self.now - asked.audio_end
+            rest = took * (1 - self.p.partial_duty) / self.p.partial_duty
+            utterance.partial_rest = self.now + int(rest)
         if not text:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         utterance.agreement.update(text.split())
@@ -436,9 +449,14 @@ class StreamingPolicy:
         return actions
 
     def _sentence_finals(self, utterance: Utterance, audio_end: int) -> list[Action]:
-        """Agreed whole sentences followed by more agreed words are final at once."""
-        stable = utterance.agreement.stable
-        ends = [i for i, word in enumerate(stable[:-1]) if ends_sentence(word)]
+        """Agreed whole sentences that the newest hypothesis goes on after are final at once.
+
+        Two hypotheses agreed on the sentence's closing punctuation and the newer one heard
+        speech after it: the speaker went on to the next sentence.
+        """
+        agreement = utterance.agreement
+        stable = agreement.stable if agreement.guess else agreement.stable[:-1]
+        ends = [i for i, word in enumerate(stable) if ends_sentence(word)]
         if not ends:
             return []
         words = utterance.agreement.take(ends[-1] + 1)
@@ -463,12 +481,29 @@ class StreamingPolicy:
     def _final_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
         if utterance.final_decode != asked.id:
-            return []  # stale: speech went on after the pause, or the utterance was cut
+            # Stale: speech went on after the pause, or the utterance was cut. A decode of the
+            # open utterance up to its short pause is still a hypothesis of its words.
+            return self._stale_final_answer(asked, text)
         utterance.final_decode = None
         if utterance.ending:
             return self._emit_final(utterance, text)
         utterance.final_text = text  # _decide ends the utterance when the pause is long enough
         return []
+
+    def _stale_final_answer(self, asked: Asked, text: str) -> list[Action]:
+        """Take a stale final decode of the open utterance as one more partial hypothesis.
+
+        It was decoded after the utterance's sentence finals only (not its agreed words), so
+        it counts if it starts with the agreed words; the rest is the hypothesis after them.
+        Agreement then needs one partial decode less after a short pause.
+        """
+        utterance = asked.utterance
+        if utterance is not self.utterance or utterance.ending or not text:
+            return []
+        words, stable = text.split(), utterance.agreement.stable
+        if common_prefix(words, stable) < len(stable):
+            return []
+        return self._partial_answer(asked, " ".join(words[len(stable) :]))
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
         utterance.ending = False
