@@ -1,0 +1,145 @@
+"""What a final decode should hear before its utterance: the previous one's audio, or only text.
+
+The streaming policy decodes an utterance's final after the previous utterance's audio, with
+that utterance's text forced as prefix ("audio context", policy.py ``context_seconds``), or,
+when there is none, after nothing, with the earlier text as Whisper's prompt only. Which is
+better depends on the utterance, and the streaming benches cannot say: one changed decode
+time changes every later decision, so two runs of the same policy differ by more than the
+choice does. This bench holds everything else still. It cuts each corpus item into
+utterances where the offline pass (bench/engine.py's, cached by bench/policy_latency.py)
+has a pause, decodes each one's final both ways with the policy's own final options (beam,
+window, prompt of the words before), in order, each way carrying its own text forward, and
+prints per way: word error rate, dropped phrases, and decode seconds.
+
+    python bench/final_context.py
+    python bench/final_context.py --pause 0.5 --ways context,alone,short-alone
+    python bench/final_context.py --ways context final_beam=2 final_window=12
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "presenter_site.settings")
+
+RATE = 16000
+PREROLL = 0.3  # seconds of audio kept before an utterance's first word (the policy keeps more
+# when the pause allows; the voice detector starts it a little before the word's offline time)
+TAIL = 0.25  # ... and after its last word: where the pause's final decode is asked
+
+
+@dataclass(frozen=True)
+class Utterance:
+    start: float  # seconds: audio start (pre-roll included)
+    end: float  # seconds: audio end
+
+
+def utterances(words, pause: float) -> list[Utterance]:
+    """The offline words grouped where the silence between two is at least ``pause``."""
+    groups, first = [], 0
+    for i in range(1, len(words) + 1):
+        if i == len(words) or words[i].start - words[i - 1].end >= pause:
+            groups.append((words[first], words[i - 1]))
+            first = i
+    spans = []
+    for index, (head, tail) in enumerate(groups):
+        earliest = spans[-1].end if spans else 0.0
+        start = max(earliest, head.start - PREROLL)
+        following = groups[index + 1][0].start if index + 1 < len(groups) else tail.end + TAIL
+        spans.append(Utterance(start, min(tail.end + TAIL, following)))
+    return spans
+
+
+def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[str], float]:
+    """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
+    from captions.engines.offline.decoder import DecodeOptions
+
+    texts: list[str] = []
+    seconds = 0.0
+    previous: Utterance | None = None
+    for span in spans:
+        fresh = span.end - span.start
+        context = (
+            previous is not None
+            and span.start - previous.start <= params.context_seconds
+            and span.start - previous.end <= params.context_gap
+        )
+        if way == "alone" or (way == "short-alone" and fresh < 3.0):
+            context = False
+        if way == "long-alone" and fresh >= 3.0:
+            context = False
+        start = previous.start if context else span.start
+        prefix = texts[-1] if context and texts else ""
+        earlier = " ".join(texts[:-1] if prefix else texts).split()[-params.prompt_words :]
+        options = DecodeOptions(
+            item.language,
+            beam_size=params.final_beam,
+            prefix=prefix,
+            prompt=" ".join(earlier),
+            window=params.final_window,
+            fresh_seconds=fresh,
+        )
+        audio = samples[int(start * RATE) : int(span.end * RATE)]
+        started = time.perf_counter()
+        texts.append(decoder.decode(audio, options))
+        seconds += time.perf_counter() - started
+        previous = span
+    return texts, seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("params", nargs="*", help="policy parameters, name=value")
+    parser.add_argument("--pause", type=float, default=0.4, help="seconds that end an utterance")
+    parser.add_argument("--ways", default="context,alone,short-alone,long-alone")
+    parser.add_argument("--items", help="corpus item ids, comma-separated (default: all)")
+    args = parser.parse_args()
+    import django
+
+    django.setup()
+    from bench.policy_latency import offline_words
+    from bench.policy_sim import params_from
+    from bench.speech_metrics import dropped_phrases
+    from captions.engines.offline import OfflineEngine
+    from tests.corpus import audio, load_manifest, normalise, word_error_rate
+
+    wanted = set(args.items.split(",")) if args.items else None
+    items = [i for i in load_manifest() if i.reference and (wanted is None or i.id in wanted)]
+    offline = offline_words(items)
+    decoder, params = OfflineEngine().decoder, params_from(args.params)
+    ways = args.ways.split(",")
+    totals = {way: [0.0, 0, 0, 0.0] for way in ways}  # errors, words, drops, seconds
+    print(f"{params}\nload before: {os.getloadavg()[0]:.2f}; utterances: pauses >= {args.pause} s")
+    for item in items:
+        samples, spoken = audio(item), offline[item.id]
+        spans = utterances(spoken, args.pause)
+        row = []
+        for way in ways:
+            texts, seconds = decode_item(decoder, params, item, samples, spans, way)
+            text = " ".join(texts)
+            wer, count = word_error_rate(item.reference, text), len(item.reference.split())
+            finals = [w for t in texts for w in normalise(t)]
+            drops = dropped_phrases(spoken, finals, normalise(item.reference))
+            total = totals[way]
+            total[0] += wer * count
+            total[1] += count
+            total[2] += len(drops)
+            total[3] += seconds
+            said = "; ".join(" ".join(w.text for w in d) for d in drops)
+            row.append(f"{way} {wer:6.1%} {len(drops)} drop {seconds:5.1f} s {said}")
+        print(f"{item.id:<24} {len(spans):3} utt  " + "  |  ".join(row), flush=True)
+    for way, (errors, words, drops, seconds) in totals.items():
+        print(f"{'all':<24} {way:<12} WER {errors / words:6.1%}  dropped {drops}  "
+              f"decode {seconds:6.1f} s")  # fmt: skip
+    print(f"load after: {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
