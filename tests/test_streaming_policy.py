@@ -177,6 +177,20 @@ def test_a_short_phrase_between_pauses_is_decoded_after_the_previous_utterance()
     assert final_words(log) == words
 
 
+def test_an_utterance_with_seconds_of_its_own_is_decoded_without_the_context_audio():
+    long = " ".join(VOCABULARY[10:25])  # 4.8 s
+    audio, words = talk("one two three four.", 1.0, long, 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder)
+    second = [d for d in decoder.asked if d.end > (1.28 + 1.0 + 0.5) * SAMPLE_RATE]
+    with_context = [d for d in second if d.prefix.startswith("one two three four.")]
+    alone = [d for d in second if not d.prefix.startswith("one two three four.")]
+    assert with_context and alone  # context while it is short, then its own audio only
+    assert all(d.fresh / SAMPLE_RATE >= PolicyParams().context_below for d in alone)
+    assert all("one two three four." in d.prompt for d in alone)
+    assert final_words(log) == words
+
+
 def test_the_first_word_is_not_clipped_when_the_voice_detector_is_late():
     audio, words = talk(1.0, "alpha bravo charlie", 1.0)
     decoder = FakeDecoder(words)
