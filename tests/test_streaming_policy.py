@@ -373,17 +373,20 @@ def speak_until_decode(policy: StreamingPolicy) -> Decode:
     raise AssertionError("no decode asked for")
 
 
-def test_a_sentence_end_is_final_once_agreed_if_the_newest_hypothesis_goes_on_after_it():
+def test_an_agreed_sentence_end_is_final_only_once_a_word_after_it_is_agreed_too():
     policy = StreamingPolicy()
     first = speak_until_decode(policy)
     assert not first.final
     shown = policy.decoded(first.id, "this is it.")  # a first hypothesis: nothing agreed
     assert [a.stable for a in shown if isinstance(a, Partial)] == [""]
     second = speak_until_decode(policy)
-    actions = policy.decoded(second.id, "this is it. And")  # agreed up to "it.", speech after
-    assert [a.text for a in actions if isinstance(a, Final)] == ["this is it."]
+    actions = policy.decoded(second.id, "this is it. And")  # "it." agreed, "And" a guess
+    assert not [a for a in actions if isinstance(a, Final)]
     third = speak_until_decode(policy)
-    assert third.prefix == "this is it."  # the final is forced: never decoded twice
+    actions = policy.decoded(third.id, "And then")
+    assert [a.text for a in actions if isinstance(a, Final)] == ["this is it."]
+    fourth = speak_until_decode(policy)
+    assert fourth.prefix == "this is it. And"  # the final is forced: never decoded twice
 
 
 def test_a_stale_final_decode_counts_as_a_hypothesis_when_partials_find_the_decoder_busy():

@@ -19,9 +19,9 @@ The policy, measured on recorded talks (bench/engine.py):
 - **Partials** re-decode the open utterance every ``partial_every`` seconds of audio, with a
   greedy search, shown through LocalAgreement-2 (agreement.py): a word is stable once two
   consecutive hypotheses agree on it and on everything before it (the newest hypothesis's
-  last word excepted). A stable sentence end that the newest hypothesis goes on after is
-  emitted as a final at once, and forced as prefix from then on: words are never decoded
-  twice into the transcript. A final decode made stale by speech after a short pause is one
+  last word excepted). Stable words that end a sentence with more stable words after it
+  are emitted as a final at once, and forced as prefix from then on: words are never
+  decoded twice into the transcript. A final decode made stale by speech after a short pause is one
   more hypothesis. After each partial decode the decoder rests (``partial_duty``), so that a
   pause's final decode rarely has to wait for a partial one.
 - **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts; speech
@@ -456,14 +456,14 @@ class StreamingPolicy:
         return actions
 
     def _sentence_finals(self, utterance: Utterance, audio_end: int) -> list[Action]:
-        """Agreed whole sentences that the newest hypothesis goes on after are final at once.
+        """Agreed whole sentences followed by more agreed words are final at once.
 
-        Two hypotheses agreed on the sentence's closing punctuation and the newer one heard
-        speech after it: the speaker went on to the next sentence.
+        Not a sentence end followed only by a guess: greedy decodes of non-native speech put
+        full stops inside sentences ("A. My highest you can" for "Aim as high as you can",
+        bench/engine.py, 2026-12-02), and two of them agreeing on the stop is not enough.
         """
-        agreement = utterance.agreement
-        stable = agreement.stable if agreement.guess else agreement.stable[:-1]
-        ends = [i for i, word in enumerate(stable) if ends_sentence(word)]
+        stable = utterance.agreement.stable
+        ends = [i for i, word in enumerate(stable[:-1]) if ends_sentence(word)]
         if not ends:
             return []
         words = utterance.agreement.take(ends[-1] + 1)
