@@ -42,12 +42,10 @@ class Utterance:
 
 
 def utterances(words, pause: float) -> list[Utterance]:
-    """The offline words grouped where the silence between two is at least ``pause``."""
-    groups, first = [], 0
-    for i in range(1, len(words) + 1):
-        if i == len(words) or words[i].start - words[i - 1].end >= pause:
-            groups.append((words[first], words[i - 1]))
-            first = i
+    """The offline words' stretches of speech (``speech_stretches``) as audio spans."""
+    from bench.speech_metrics import speech_stretches
+
+    groups = [(words[s[0]], words[s[-1]]) for s in speech_stretches(words, pause)]
     spans = []
     for index, (head, tail) in enumerate(groups):
         earliest = spans[-1].end if spans else 0.0

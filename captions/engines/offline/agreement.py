@@ -35,8 +35,7 @@ class LocalAgreement:
     def update(self, continuation: list[str]) -> None:
         """Take a hypothesis of the words after ``stable``; commit what it shares with the last
         (all but its own last word)."""
-        agreed = min(common_prefix(self.guess, continuation), len(continuation) - 1)
-        agreed = max(0, agreed)
+        agreed = max(0, min(common_prefix(self.guess, continuation), len(continuation) - 1))
         self.stable += continuation[:agreed]
         self.guess = continuation[agreed:]
 

@@ -21,9 +21,9 @@ The policy, measured on recorded talks (bench/engine.py):
   consecutive hypotheses agree on it and on everything before it (the newest hypothesis's
   last word excepted). Stable words that end a sentence with more stable words after it
   are emitted as a final at once, and forced as prefix from then on: words are never
-  decoded twice into the transcript. A final decode made stale by speech after a short pause is one
-  more hypothesis. After each partial decode the decoder rests (``partial_duty``), so that a
-  pause's final decode rarely has to wait for a partial one.
+  decoded twice into the transcript. A final decode made stale by speech after a short
+  pause is one more hypothesis. After each partial decode the decoder rests
+  (``partial_duty``), so that a pause's final decode rarely has to wait for a partial one.
 - **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts; speech
   going on makes it stale. The utterance ends when the pause reaches ``sentence_pause`` and
   that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
@@ -236,6 +236,7 @@ class StreamingPolicy:
         elif text is None:
             self._skipped(asked)
         elif asked.utterance is self.utterance:
+            self._rest_after(asked)
             actions += self._partial_answer(asked, text)
         return actions + self._overload_notice() + self._decide()
 
@@ -429,13 +430,15 @@ class StreamingPolicy:
         retry = self._samples(self.p.partial_every - 0.2)
         asked.utterance.partial_at = max(0, asked.audio_end - retry) or 1
 
+    def _rest_after(self, asked: Asked) -> None:
+        """No partial decode for a share (``partial_duty``) of the time this one took."""
+        took = self.now - asked.audio_end
+        rest = took * (1 - self.p.partial_duty) / self.p.partial_duty
+        asked.utterance.partial_rest = self.now + int(rest)
+
     def _partial_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
         self.skipped_since = None
-        if not asked.final:  # rest the decoder for a share of the time the decode took
-            took = self.now - asked.audio_end
-            rest = took * (1 - self.p.partial_duty) / self.p.partial_duty
-            utterance.partial_rest = self.now + int(rest)
         if not text:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         utterance.agreement.update(text.split())
