@@ -65,11 +65,13 @@ class FakeDecoder:
             return None
         values, counts = np.unique(np.round(request.audio * 1000).astype(int), return_counts=True)
         enough = round(WORD * SAMPLE_RATE) // 2
-        heard = [
-            self.words[v - 1] for v, n in zip(values, counts, strict=True) if v and n >= enough
-        ]
+        numbers = [v for v, n in zip(values, counts, strict=True) if v and n >= enough]
+        heard = [self.words[v - 1] for v in numbers]
         prefix = request.prefix.split()
         assert heard[: len(prefix)] == prefix, (heard, prefix)
+        # What the prefix does not cover must be in the audio the request calls its own.
+        own = set(np.round(request.audio[len(request.audio) - request.fresh :] * 1000).astype(int))
+        assert all(v in own for v in numbers[len(prefix) :]), request
         return " ".join(heard[len(prefix) :])
 
 
@@ -186,7 +188,7 @@ def test_an_utterance_with_seconds_of_its_own_is_decoded_without_the_context_aud
     with_context = [d for d in second if d.prefix.startswith("one two three four.")]
     alone = [d for d in second if not d.prefix.startswith("one two three four.")]
     assert with_context and alone  # context while it is short, then its own audio only
-    assert all(d.fresh / SAMPLE_RATE >= PolicyParams().context_below for d in alone)
+    assert all(len(d.audio) / SAMPLE_RATE >= PolicyParams().context_below for d in alone)
     assert all("one two three four." in d.prompt for d in alone)
     assert final_words(log) == words
 
@@ -406,3 +408,13 @@ def test_partial_decodes_leave_the_decoder_idle_for_a_share_of_the_time_they_tak
     assert len(asked) >= 5
     assert min(gaps) >= 2 * 0.5 - CHUNK / SAMPLE_RATE  # the decode's 0.5 s, then 0.5 s idle
     assert final_words(log) == words
+
+
+def test_a_partial_decode_calls_its_own_only_the_audio_after_its_agreed_words():
+    """Its own audio bounds the text a decode may produce (a decode caught in a loop stops)."""
+    audio, words = talk(" ".join(VOCABULARY[:30]), 1.0)
+    decoder = FakeDecoder(words, delay=0.1)
+    log = run(audio, decoder)
+    late = [d for d in decoder.asked if not d.final and d.end > 6 * SAMPLE_RATE]
+    assert late and all(d.fresh < len(d.audio) / 2 for d in late)
+    assert final_words(log) == words  # FakeDecoder checks every heard word is in its own audio

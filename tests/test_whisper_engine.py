@@ -185,3 +185,51 @@ def test_new_words_that_merely_share_a_word_with_the_prefix_are_no_echo():
     assert echoes("the art of printing was born in Mainz", "so the art of printing was born")
     assert after_overlap("printing was born. Then", "the art of printing was born.") == "Then"
     assert after_overlap("Then came", "the art of printing") == "Then came"
+
+
+def test_whisper_never_writes_a_blank_to_fill_in(engine):
+    """Runs of underscores ("easier to ____________.") are suppressed in every decode."""
+    decoder = engine.decoder
+    tokenizer = decoder._tokenizer("en", "transcribe")
+    suppressed = set(decoder._suppressed("en", "transcribe"))
+    tokens = set(tokenizer.encode(" easier to ____________. _ __"))
+    blanks = {t for t in tokens if tokenizer.decode([t]).strip(" _") == ""} - {220}  # 220: " "
+    assert len(blanks) >= 3 and blanks <= suppressed
+    assert not (tokens - blanks) & suppressed - {220}
+
+
+class LoopingModel:
+    """Whisper that answers every decode with a loop, counting how often it is asked."""
+
+    def __init__(self, real) -> None:
+        self.real, self.calls = real, 0
+        self.is_multilingual = real.model.is_multilingual
+
+    def encode(self, features):
+        return self.real.model.encode(features)
+
+    def generate(self, encoded, prompts, **options):
+        self.calls += 1
+        tokens = self.tokenizer.encode(" and so on" * 20)
+        result = type("Result", (), {})()
+        result.sequences_ids, result.scores, result.no_speech_prob = (
+            [prompts[0] + tokens],
+            [-0.1],
+            0,
+        )
+        return [result]
+
+
+def test_a_partial_caught_in_a_loop_is_given_up_at_once_and_a_final_is_tried_again(engine):
+    real = engine.decoder.model
+    looping = LoopingModel(real)
+    model = type("Model", (), {})()
+    model.model, model.feature_extractor = looping, real.feature_extractor
+    model.hf_tokenizer, model.max_length = real.hf_tokenizer, real.max_length
+    decoder = WhisperDecoder(model)
+    looping.tokenizer = decoder._tokenizer("en", "transcribe")
+    audio = np.zeros(16000 * 2, np.float32)
+    assert decoder.decode(audio, DecodeOptions("en", retry_loops=False)) == ""
+    assert looping.calls == 1
+    assert decoder.decode(audio, DecodeOptions("en")) == ""
+    assert looping.calls == 3

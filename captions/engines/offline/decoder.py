@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 import zlib
 from dataclasses import dataclass, replace
 
@@ -57,6 +58,10 @@ MAX_NO_SPEECH = 0.6
 MIN_AVG_LOGPROB = -1.0
 MAX_COMPRESSION_RATIO = 2.4
 ECHO_RUN = 4  # words: a run this long of the forced text, said again, is an echo
+# Tokens that are only underscores: Whisper's "fill in the blank" ("easier to ____________.")
+# where a partial decode hears a word cut off by the audio's end. Never speech, and a run of
+# them goes on to the token bound: 1-1.6 s of a busy decoder (bench/engine.py trace, 2026-12-03).
+BLANK_TOKEN = re.compile(r"Ġ?_+")
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,9 @@ class DecodeOptions:
     hotwords: str = ""  # glossary terms, put before the prompt
     window: float = MIN_WINDOW  # seconds of encoder window, at least
     fresh_seconds: float | None = None  # audio after what the prefix covers (bounds the text)
+    # A decode caught in a loop is done again with repeats banned; a partial gives up instead
+    # (its next decode comes within a second, and a second decode would hold up the final).
+    retry_loops: bool = True
 
     @classmethod
     def for_request(cls, request, language: str, hotwords: str = "") -> DecodeOptions:
@@ -83,6 +91,7 @@ class DecodeOptions:
             hotwords=hotwords,
             window=request.window,
             fresh_seconds=request.fresh / SAMPLE_RATE,
+            retry_loops=request.final,
         )
 
 
@@ -114,9 +123,9 @@ class WhisperDecoder:
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech.
 
-        A decode caught repeating itself is tried once more with repeated 3-grams banned
-        (what Whisper's temperature fallback is for, without its randomness): dropping it
-        would drop a whole sentence of the transcript.
+        A final decode caught repeating itself is tried once more with repeated 3-grams
+        banned (what Whisper's temperature fallback is for, without its randomness): dropping
+        it would drop a whole sentence of the transcript. A partial one returns "".
 
         Given a long forced prefix over long context audio, Whisper sometimes starts over and
         transcribes the context again after it ("echo"): those words would then be shown
@@ -139,7 +148,7 @@ class WhisperDecoder:
         prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
         prefix = prefix[-MAX_PROMPT_TOKENS:]
         prompt = self._prompt(tokenizer, options) + prefix
-        for no_repeat in (0, 3):
+        for no_repeat in (0, 3) if options.retry_loops else (0,):
             result = self.model.model.generate(
                 encoded,
                 [prompt],
@@ -191,7 +200,9 @@ class WhisperDecoder:
     def _suppressed(self, language: str, task: str) -> list[int]:
         from faster_whisper.transcribe import get_suppressed_tokens
 
-        return list(get_suppressed_tokens(self._tokenizer(language, task), [-1]))
+        vocabulary = self.model.hf_tokenizer.get_vocab()
+        blanks = [i for token, i in vocabulary.items() if BLANK_TOKEN.fullmatch(token)]
+        return sorted({*get_suppressed_tokens(self._tokenizer(language, task), [-1]), *blanks})
 
 
 def clean(text: str, options: DecodeOptions) -> str:

@@ -48,6 +48,9 @@ from .agreement import LocalAgreement, common_prefix
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
 MAX_DECODE_SECONDS = 29.5  # Whisper hears at most 30 s at once
+# Where the forced words end in the audio is only estimated (by their share of the words
+# heard): a decode's own audio starts this much before the estimate.
+ESTIMATE_SLACK = 1.0
 # A sentence's closing punctuation; not an ellipsis, Whisper's mark of speech that trails off.
 SENTENCE_END = re.compile(r"(?<!\.\.)[.!?。！？]['\"»”)]*$")
 
@@ -167,6 +170,7 @@ class Utterance:
     partial_at: int = 0  # audio end of the last partial decode asked for
     partial_rest: int = 0  # no partial decode before this stream sample (partial_duty)
     partials: int = 0
+    agreed_until: int = 0  # stream sample where its agreed words end, estimated
     final_decode: int | None = None  # id of the valid final decode in flight
     final_text: str | None = None  # its answer, while still valid (no speech since)
     ending: bool = False  # the pause or a cut ended it; waiting for its final decode
@@ -380,6 +384,13 @@ class StreamingPolicy:
         prefix += utterance.emitted
         if self._keeps_agreed(final):
             prefix += utterance.agreement.stable
+        # The prefix covers the sentence finals (up to speech_start) and, for a partial, the
+        # agreed words: the audio after them bounds how much text the decode may produce, so
+        # a decode caught in a loop stops early (decoder.max_new_tokens).
+        covered = utterance.speech_start
+        if self._keeps_agreed(final):
+            covered = max(covered, utterance.agreed_until)
+        own_start = max(utterance.audio_start, covered - self._samples(ESTIMATE_SLACK))
         self.decodes += 1
         self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
         if final:
@@ -390,7 +401,7 @@ class StreamingPolicy:
             self.decodes,
             self._slice(start, audio_end),
             audio_end,
-            audio_end - utterance.audio_start,
+            audio_end - own_start,
             " ".join(prefix),
             self._prompt(context),
             self.p.final_beam if final else self.p.partial_beam,
@@ -443,6 +454,7 @@ class StreamingPolicy:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         utterance.agreement.update(text.split())
         actions = self._sentence_finals(utterance, asked.audio_end)
+        utterance.agreed_until = self._agreed_end(utterance, asked.audio_end)
         stable, guess = utterance.agreement.stable, shown_guess(utterance.agreement)
         if not stable and not guess:
             return actions
@@ -457,6 +469,17 @@ class StreamingPolicy:
             )
         )
         return actions
+
+    @staticmethod
+    def _agreed_end(utterance: Utterance, audio_end: int) -> int:
+        """Where the agreed words end, estimated by their share of the words heard up to
+        ``audio_end`` (there are no word timestamps)."""
+        agreement = utterance.agreement
+        heard = len(agreement.stable) + len(agreement.guess)
+        if not agreement.stable or not heard:
+            return utterance.speech_start
+        spoken = audio_end - utterance.speech_start
+        return utterance.speech_start + spoken * len(agreement.stable) // heard
 
     def _sentence_finals(self, utterance: Utterance, audio_end: int) -> list[Action]:
         """Agreed whole sentences followed by more agreed words are final at once.
