@@ -41,7 +41,7 @@ class Utterance:
     end: float  # seconds: audio end
 
 
-def utterances(words, pause: float) -> list[Utterance]:
+def utterances(words, pause: float, tail_seconds: float = TAIL) -> list[Utterance]:
     """The offline words' stretches of speech (``speech_stretches``) as audio spans."""
     from bench.speech_metrics import speech_stretches
 
@@ -50,8 +50,9 @@ def utterances(words, pause: float) -> list[Utterance]:
     for index, (head, tail) in enumerate(groups):
         earliest = spans[-1].end if spans else 0.0
         start = max(earliest, head.start - PREROLL)
-        following = groups[index + 1][0].start if index + 1 < len(groups) else tail.end + TAIL
-        spans.append(Utterance(start, min(tail.end + TAIL, following)))
+        end = tail.end + tail_seconds
+        following = groups[index + 1][0].start if index + 1 < len(groups) else end
+        spans.append(Utterance(start, min(end, following)))
     return spans
 
 
@@ -97,6 +98,7 @@ def main() -> None:
     parser.add_argument("params", nargs="*", help="policy parameters, name=value")
     parser.add_argument("--pause", type=float, default=0.4, help="seconds that end an utterance")
     parser.add_argument("--ways", default="context,alone,short-alone,long-alone")
+    parser.add_argument("--tail", type=float, default=TAIL, help="seconds after the last word")
     parser.add_argument("--items", help="corpus item ids, comma-separated (default: all)")
     args = parser.parse_args()
     import django
@@ -117,7 +119,7 @@ def main() -> None:
     print(f"{params}\nload before: {os.getloadavg()[0]:.2f}; utterances: pauses >= {args.pause} s")
     for item in items:
         samples, spoken = audio(item), offline[item.id]
-        spans = utterances(spoken, args.pause)
+        spans = utterances(spoken, args.pause, args.tail)
         row = []
         for way in ways:
             texts, seconds = decode_item(decoder, params, item, samples, spans, way)
