@@ -10,7 +10,13 @@ import pytest
 
 from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
 from captions.engines.offline import OfflineEngine
-from captions.engines.offline.decoder import DecodeOptions, WhisperDecoder, after_overlap, echoes
+from captions.engines.offline.decoder import (
+    DecodeOptions,
+    WhisperDecoder,
+    after_overlap,
+    before_loop,
+    echoes,
+)
 from captions.engines.offline.model import load_model
 from captions.engines.offline.policy import PolicyParams
 from tests.corpus import word_error_rate
@@ -233,3 +239,19 @@ def test_a_partial_caught_in_a_loop_is_given_up_at_once_and_a_final_is_tried_aga
     assert looping.calls == 1
     assert decoder.decode(audio, DecodeOptions("en")) == ""
     assert looping.calls == 3
+
+
+def test_a_partial_that_falls_into_a_loop_keeps_its_words_before_the_loop():
+    """Seen in bench/engine.py traces (2026-12-03), each shown to listeners as it was."""
+    assert before_loop("They all to take to to to to to to to to") == "They all to take"
+    assert before_loop("similar was used 雀 雀 雀 雀 雀 雀") == "similar was used"
+    assert (
+        before_loop("for centuries before the 《The》 《The》 《The》 《The》")
+        == "for centuries before"
+    )
+    assert before_loop("may be considered as the art of the art of the art of types.") == (
+        "may be considered as"
+    )
+    assert before_loop("On the whole, the      on the whole, the   on the whole,") == ""
+    for speech in ("that that is the point", "on and on and on", "I said no, no. Fine.", ""):
+        assert before_loop(speech) == speech

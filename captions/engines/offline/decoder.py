@@ -62,6 +62,9 @@ ECHO_RUN = 4  # words: a run this long of the forced text, said again, is an ech
 # where a partial decode hears a word cut off by the audio's end. Never speech, and a run of
 # them goes on to the token bound: 1-1.6 s of a busy decoder (bench/engine.py trace, 2026-12-03).
 BLANK_TOKEN = re.compile(r"Ġ?_+")
+# A greedy decode that falls into a loop after its real words ("We will see to to to to",
+# "the art of the art of the art of"): n-gram length -> back-to-back occurrences that make one.
+LOOP_RUNS = {1: 3, 2: 3, 3: 2, 4: 2}
 
 
 @dataclass(frozen=True)
@@ -166,6 +169,8 @@ class WhisperDecoder:
             if tokens[: len(prefix)] == prefix:
                 tokens = tokens[len(prefix) :]
             text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
+            if not options.retry_loops:
+                text = before_loop(text)  # a partial keeps its real words, if any
             if not repeats(text):
                 break
         if not prefix and _silent(result, len(tokens)):
@@ -223,6 +228,25 @@ def repeats(text: str) -> bool:
     """Whether ``text`` is a decode caught in a loop (Whisper's compression-ratio test)."""
     data = text.encode()
     return len(data) > 24 and len(data) / len(zlib.compress(data)) > MAX_COMPRESSION_RATIO
+
+
+def before_loop(text: str) -> str:
+    """``text`` up to where it starts repeating itself (``LOOP_RUNS``), word by word.
+
+    The compression-ratio test (``repeats``) misses a short loop after real words, and such a
+    partial would be shown ("They all to take to to to to to to") and fed to the agreement.
+    """
+    words = text.split()
+    keys = [word_key(word) for word in words]
+    for start in range(len(keys)):
+        for length, times in LOOP_RUNS.items():
+            gram = keys[start : start + length]
+            later = range(1, times)
+            if len(gram) == length and all(
+                keys[start + k * length : start + (k + 1) * length] == gram for k in later
+            ):
+                return " ".join(words[:start])
+    return text
 
 
 def echoes(text: str, prefix: str) -> bool:
