@@ -9,7 +9,7 @@ runs. Latency needs the real clock: use bench/engine.py for it, alone.
 
     python bench/policy_sim.py                                  # every corpus item with speech
     python bench/policy_sim.py --items en-nonnative-so2002 --show
-    python bench/policy_sim.py final_window=30 partial_window=30 final_keeps_agreed_after=0
+    python bench/policy_sim.py final_window=30 partial_window=30 final_keeps_agreed=1
 """
 
 from __future__ import annotations

@@ -271,30 +271,6 @@ def test_a_long_utterance_is_cut_at_its_quietest_moment():
     assert final_words(log) == words
 
 
-@settings(max_examples=15, deadline=None)
-@given(st.sampled_from([0.05, 0.2, 0.4]), st.sampled_from([2.0, 3.0]))
-def test_a_cut_utterance_loses_no_word_whatever_its_partials_agreed(delay, keep_after):
-    """A cut falls inside speech, after which partials may have agreed words: its final decode
-    must not force them (the next utterance decodes the audio after the cut)."""
-    params = PolicyParams(max_utterance=4.0, cut_search=2.0, final_keeps_agreed_after=keep_after)
-    audio, words = talk(" ".join(VOCABULARY[:40]), 1.0)
-    log = run(audio, FakeDecoder(words, delay=delay), params)
-    assert len(finals(log)) >= 3
-    assert final_words(log) == words
-
-
-def test_a_long_utterance_is_finally_decoded_after_its_agreed_words_a_short_one_whole():
-    audio, words = talk(" ".join(VOCABULARY[:6]), 1.0, " ".join(VOCABULARY[6:36]), 1.0)
-    decoder = FakeDecoder(words, delay=0.1)
-    log = run(audio, decoder)
-    final_decodes = [d for d in decoder.asked if d.final]
-    first = [d for d in final_decodes if d.end < 3 * SAMPLE_RATE]
-    last = [d for d in final_decodes if d.end > 10 * SAMPLE_RATE]
-    assert first and all(d.prefix == "" for d in first)
-    assert last and last[-1].prefix.split()[:10] == words[6:16]
-    assert final_words(log) == words
-
-
 def test_a_busy_decoder_drops_partials_and_the_presenter_is_told():
     audio, words = talk(" ".join(VOCABULARY[:12]), 1.0)
     log = run(audio, FakeDecoder(words, busy=True))

@@ -24,8 +24,7 @@ The policy, measured on recorded talks (bench/engine.py):
   decoded twice into the transcript. A final decode made stale by speech after a short
   pause is one more hypothesis. After each partial decode the decoder rests
   (``partial_duty``), so that a pause's final decode rarely has to wait for a partial one.
-- **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts, after the
-  agreed words once the utterance is long (``final_keeps_agreed_after``); speech
+- **Finals.** At ``early_pause`` of silence the final decode (wider beam) starts; speech
   going on makes it stale. The utterance ends when the pause reaches ``sentence_pause`` and
   that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
   it is cut at its quietest frame of the last seconds. A decode that finishes before the
@@ -88,10 +87,7 @@ class PolicyParams:
     final_beam: int = 3
     partial_window: float = 8.0  # seconds of Whisper's encoder window, at least (decoder.py)
     final_window: float = 16.0
-    # A final decode forces the agreed words too once its utterance has this much audio: a
-    # long utterance's agreed words have been heard by many decodes, and decoding them again
-    # with the wider beam is most of its final's time. Shorter ones are decoded whole.
-    final_keeps_agreed_after: float = 6.0
+    final_keeps_agreed: bool = False  # force the agreed words into the final decode too
     overload_after: float = 2.0
 
 
@@ -179,7 +175,6 @@ class Utterance:
     final_text: str | None = None  # its answer, while still valid (no speech since)
     ending: bool = False  # the pause or a cut ended it; waiting for its final decode
     end: int | None = None  # where its audio ends (its pause, or a cut): later audio is the next's
-    cut: bool = False  # ended by a cut, not a pause: its agreed words may go past the cut
 
 
 @dataclass(frozen=True)
@@ -197,7 +192,6 @@ class Asked:
     utterance: Utterance
     final: bool
     audio_end: int
-    kept: tuple[str, ...] = ()  # agreed words forced into the prefix: the answer follows them
 
 
 class StreamingPolicy:
@@ -359,7 +353,7 @@ class StreamingPolicy:
         if utterance.final_decode is not None:
             actions.append(Cancel(utterance.final_decode))
         utterance.final_decode = utterance.final_text = None
-        utterance.end, utterance.ending, utterance.cut = cut, True, True
+        utterance.end, utterance.ending = cut, True
         utterance.last_voiced = min(utterance.last_voiced, cut)
         self.last_voiced = max(self.last_voiced, utterance.last_voiced)
         self.ending.append(utterance)
@@ -386,16 +380,19 @@ class StreamingPolicy:
         audio_end = utterance.end if utterance.end is not None else self.now
         context = self._context_for(utterance, audio_end)
         start = context.audio_start if context else utterance.audio_start
-        kept = self._kept(utterance, audio_end, final)
         prefix = [context.text] if context else []
-        prefix += utterance.emitted + kept
-        # The prefix covers the sentence finals (up to speech_start) and the agreed words it
-        # keeps: the audio after them bounds how much text the decode may produce, so a
-        # decode caught in a loop stops early (decoder.max_new_tokens).
-        covered = max(utterance.speech_start, utterance.agreed_until if kept else 0)
+        prefix += utterance.emitted
+        if self._keeps_agreed(final):
+            prefix += utterance.agreement.stable
+        # The prefix covers the sentence finals (up to speech_start) and, for a partial, the
+        # agreed words: the audio after them bounds how much text the decode may produce, so
+        # a decode caught in a loop stops early (decoder.max_new_tokens).
+        covered = utterance.speech_start
+        if self._keeps_agreed(final):
+            covered = max(covered, utterance.agreed_until)
         own_start = max(utterance.audio_start, covered - self._samples(ESTIMATE_SLACK))
         self.decodes += 1
-        self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end, tuple(kept))
+        self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
         if final:
             utterance.final_decode = self.decodes
         else:
@@ -412,11 +409,8 @@ class StreamingPolicy:
             self.p.final_window if final else self.p.partial_window,
         )
 
-    def _kept(self, utterance: Utterance, audio_end: int, final: bool) -> list[str]:
-        """The agreed words to force into the decode: always for a partial, for a long final
-        (not one ended by a cut: the next utterance decodes the audio after the cut)."""
-        long = audio_end - utterance.audio_start >= self._samples(self.p.final_keeps_agreed_after)
-        return list(utterance.agreement.stable) if not final or (long and not utterance.cut) else []
+    def _keeps_agreed(self, final: bool) -> bool:
+        return not final or self.p.final_keeps_agreed
 
     def _context_for(self, utterance: Utterance, audio_end: int) -> Context | None:
         context = self.context
@@ -519,7 +513,6 @@ class StreamingPolicy:
 
     def _final_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
-        text = " ".join([*asked.kept, text]) if text else " ".join(asked.kept)
         if utterance.final_decode != asked.id:
             # Stale: speech went on after the pause, or the utterance was cut. A decode of the
             # open utterance up to its short pause is still a hypothesis of its words.
@@ -547,7 +540,8 @@ class StreamingPolicy:
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
         utterance.ending = False
-        words = text.split()
+        agreed = utterance.agreement.stable if self._keeps_agreed(True) else []
+        words = agreed + text.split()
         full = " ".join([*utterance.emitted, *words])
         self.context = Context(utterance.audio_start, utterance.last_voiced, full) if full else None
         if not words and not utterance.partials:
