@@ -79,8 +79,9 @@ class DecodeOptions:
     hotwords: str = ""  # glossary terms, put before the prompt
     window: float = MIN_WINDOW  # seconds of encoder window, at least
     fresh_seconds: float | None = None  # audio after what the prefix covers (bounds the text)
-    # A decode caught in a loop is done again with repeats banned; a partial gives up instead
-    # (its next decode comes within a second, and a second decode would hold up the final).
+    # A decode caught in a loop is done again with repeats banned. A partial is not (its next
+    # decode comes within a second, and a second decode would hold up the final): it keeps
+    # the words before the loop (``before_loop``), or none.
     retry_loops: bool = True
 
     @classmethod
@@ -128,7 +129,8 @@ class WhisperDecoder:
 
         A final decode caught repeating itself is tried once more with repeated 3-grams
         banned (what Whisper's temperature fallback is for, without its randomness): dropping
-        it would drop a whole sentence of the transcript. A partial one returns "".
+        it would drop a whole sentence of the transcript. A partial one keeps only the words
+        before the loop.
 
         Given a long forced prefix over long context audio, Whisper sometimes starts over and
         transcribes the context again after it ("echo"): those words would then be shown

@@ -454,7 +454,9 @@ class StreamingPolicy:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         utterance.agreement.update(text.split())
         actions = self._sentence_finals(utterance, asked.audio_end)
-        utterance.agreed_until = self._agreed_end(utterance, asked.audio_end)
+        agreement = utterance.agreement
+        heard = len(agreement.stable) + len(agreement.guess)
+        utterance.agreed_until = words_end(utterance, asked.audio_end, len(agreement.stable), heard)
         stable, guess = utterance.agreement.stable, shown_guess(utterance.agreement)
         if not stable and not guess:
             return actions
@@ -470,17 +472,6 @@ class StreamingPolicy:
         )
         return actions
 
-    @staticmethod
-    def _agreed_end(utterance: Utterance, audio_end: int) -> int:
-        """Where the agreed words end, estimated by their share of the words heard up to
-        ``audio_end`` (there are no word timestamps)."""
-        agreement = utterance.agreement
-        heard = len(agreement.stable) + len(agreement.guess)
-        if not agreement.stable or not heard:
-            return utterance.speech_start
-        spoken = audio_end - utterance.speech_start
-        return utterance.speech_start + spoken * len(agreement.stable) // heard
-
     def _sentence_finals(self, utterance: Utterance, audio_end: int) -> list[Action]:
         """Agreed whole sentences followed by more agreed words are final at once.
 
@@ -493,10 +484,9 @@ class StreamingPolicy:
         if not ends:
             return []
         words = utterance.agreement.take(ends[-1] + 1)
-        # Where the sentence ended, estimated by its share of the words: there are no word
-        # timestamps, and only the delay figures use this end.
+        # Only the delay figures and the next decodes' token bound use this estimate.
         heard = len(words) + len(utterance.agreement.stable) + len(utterance.agreement.guess)
-        end = utterance.speech_start + (audio_end - utterance.speech_start) * len(words) // heard
+        end = words_end(utterance, audio_end, len(words), heard)
         final = Final(
             utterance.segment_id,
             " ".join(words),
@@ -629,6 +619,14 @@ class AudioBuffer:
         self.data[: self.length - count] = self.data[count : self.length]
         self.length -= count
         self.offset = start
+
+
+def words_end(utterance: Utterance, audio_end: int, count: int, heard: int) -> int:
+    """Where the first ``count`` of the ``heard`` words since the utterance's speech start end,
+    estimated by their share of the words (there are no word timestamps)."""
+    if not heard:
+        return utterance.speech_start
+    return utterance.speech_start + (audio_end - utterance.speech_start) * count // heard
 
 
 def shown_guess(agreement: LocalAgreement) -> list[str]:
