@@ -159,6 +159,19 @@ def test_a_sentence_ends_with_its_closing_punctuation():
     assert not ends_sentence("and then...")
 
 
+def test_an_abbreviation_s_full_stop_ends_no_sentence():
+    for text in ("I met Dr.", "missals, psalters, etc.", "Mrs.", "cheap, e.g.", "Smith vs."):
+        assert not ends_sentence(text), text
+    assert ends_sentence("I said no.") and ends_sentence("Is that all, etc.?")
+    assert ends_sentence("We met the doctor.") and ends_sentence("最后。")
+
+
+def test_an_agreed_abbreviation_does_not_cut_the_final():
+    audio, words = talk("we met Dr. Smith and his wife at the station today.", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.1))
+    assert [f.text for f in finals(log)] == [" ".join(words)]
+
+
 # ------------------------------------------------------------------ policy
 
 

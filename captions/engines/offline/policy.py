@@ -53,6 +53,10 @@ MAX_DECODE_SECONDS = 29.5  # Whisper hears at most 30 s at once
 ESTIMATE_SLACK = 1.0
 # A sentence's closing punctuation; not an ellipsis, Whisper's mark of speech that trails off.
 SENTENCE_END = re.compile(r"(?<!\.\.)[.!?。！？]['\"»”)]*$")
+# Words whose full stop ends no sentence: titles ("Dr." / "Smith") and "etc.", which Whisper
+# writes mid-sentence too ("missals, psalters, etc. produced by printing": agreed as a sentence
+# end, that cut a final in two and kept it back for the next word, bench/engine.py 2026-12-03).
+ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr sra srta etc vs cf e.g i.e".split())
 
 
 @dataclass(frozen=True)
@@ -641,5 +645,9 @@ def shown_guess(agreement: LocalAgreement) -> list[str]:
 
 
 def ends_sentence(text: str) -> bool:
-    """Whether ``text`` ends with a sentence's closing punctuation."""
-    return bool(SENTENCE_END.search(text.strip()))
+    """Whether ``text`` ends with a sentence's closing punctuation, not an abbreviation's."""
+    text = text.strip()
+    if not SENTENCE_END.search(text):
+        return False
+    last = text.split()[-1].rstrip("'\"»”)").lower()
+    return not (last.endswith(".") and last[:-1] in ABBREVIATIONS)
