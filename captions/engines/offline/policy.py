@@ -52,7 +52,8 @@ MAX_DECODE_SECONDS = 29.5  # Whisper hears at most 30 s at once
 # heard): a decode's own audio starts this much before the estimate.
 ESTIMATE_SLACK = 1.0
 # A sentence's closing punctuation; not an ellipsis, Whisper's mark of speech that trails off.
-SENTENCE_END = re.compile(r"(?<!\.\.)[.!?。！？]['\"»”)]*$")
+CLOSERS = "'\"»”)"  # quotes and brackets that may follow a sentence's punctuation
+SENTENCE_END = re.compile(rf"(?<!\.\.)[.!?。！？][{re.escape(CLOSERS)}]*$")
 # Words whose full stop ends no sentence: titles ("Dr." / "Smith") and "etc.", which Whisper
 # writes mid-sentence too ("missals, psalters, etc. produced by printing": agreed as a sentence
 # end, that cut a final in two and kept it back for the next word, bench/engine.py 2026-12-03).
@@ -456,12 +457,12 @@ class StreamingPolicy:
         self.skipped_since = None
         if not text:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
-        utterance.agreement.update(text.split())
-        actions = self._sentence_finals(utterance, asked.audio_end)
         agreement = utterance.agreement
+        agreement.update(text.split())
+        actions = self._sentence_finals(utterance, asked.audio_end)
         heard = len(agreement.stable) + len(agreement.guess)
         utterance.agreed_until = words_end(utterance, asked.audio_end, len(agreement.stable), heard)
-        stable, guess = utterance.agreement.stable, shown_guess(utterance.agreement)
+        stable, guess = agreement.stable, shown_guess(agreement)
         if not stable and not guess:
             return actions
         utterance.partials += 1
@@ -649,5 +650,5 @@ def ends_sentence(text: str) -> bool:
     text = text.strip()
     if not SENTENCE_END.search(text):
         return False
-    last = text.split()[-1].rstrip("'\"»”)").lower()
+    last = text.split()[-1].rstrip(CLOSERS).lower()
     return not (last.endswith(".") and last[:-1] in ABBREVIATIONS)
