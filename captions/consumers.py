@@ -26,6 +26,10 @@ from .watch import WatchedEvent, get_watch
 
 logger = logging.getLogger(__name__)
 
+# How long a listener's catch-up after a Redis outage may take (one shared database read for
+# every listener of the process) before the listener is sent away to resume by reconnecting.
+CATCH_UP_SECONDS = 15.0
+
 
 def _is_partial(envelope: Envelope) -> bool:
     return envelope.kind == CAPTION and not envelope.final
@@ -351,14 +355,29 @@ class AudienceConsumer(GuardedConsumer):
             self.catch_up = asyncio.create_task(self._catch_up())
 
     async def _catch_up(self) -> None:
-        """After an outage: the finals missed meanwhile, in order, then the status now."""
+        """After an outage: the finals missed meanwhile, in order, then the status now.
+
+        Live messages wait while the missed finals are read. If they cannot be read (the
+        database failed or did not answer in time), the socket is closed with 1011 and the page
+        reconnects with its resume point, getting them as history: holding live messages for
+        ever would silence the listener, and sending them past the gap would move its resume
+        point past finals it never got.
+        """
         try:
-            self.catch_up_again = False
-            await self._send_json({"type": "link", "state": "up"})
-            await self._replay_history(get_hub().up_since, first=False)
-            await self._send_status(get_hub().up_since)
-        except Exception:  # the socket closed meanwhile, or the database failed
-            logger.warning("a listener could not catch up", exc_info=True)
+            while True:  # again if the link came back once more while the finals were read
+                self.catch_up_again = False
+                await self._send_json({"type": "link", "state": "up"})
+                async with asyncio.timeout(CATCH_UP_SECONDS):
+                    await self._replay_history(get_hub().up_since, first=False)
+                    await self._send_status(get_hub().up_since)
+                if not self.catch_up_again:
+                    return
+        except Exception:
+            logger.warning("a listener could not catch up: closing it to resume", exc_info=True)
+        try:
+            await self.close(code=protocol.CLOSE_RESUME)
+        except Exception:  # the socket closed meanwhile
+            logger.debug("could not close a listener that could not catch up", exc_info=True)
 
     async def disconnect(self, code: int) -> None:
         """Called when the listener leaves."""

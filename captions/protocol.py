@@ -14,6 +14,9 @@ CLOSE_EVENT_ENDED = 4010  # the organizer ended the event; no audio accepted
 CLOSE_TOO_SLOW = 4029  # a listener did not read its captions fast enough (it may reconnect)
 CLOSE_TOO_MANY_ATTEMPTS = 4429  # too many wrong presenter keys lately, from this address or event
 CLOSE_TOO_MANY_LISTENERS = 4503  # the address or event holds as many listener sockets as allowed
+# The server could not catch a listener up after an outage: the page reconnects with ``after``
+# and gets what it missed as history (any non-fatal close does that; this one says why).
+CLOSE_RESUME = 1011
 
 # The presenter's key travels in the handshake's Sec-WebSocket-Protocol header, never in a URL
 # (URLs reach access logs): the client offers PRESENTER_SUBPROTOCOL, which the server echoes,
