@@ -78,6 +78,18 @@ def redis_outage_problems(result: TalkResult) -> dict:
     return failures
 
 
+def server_warnings(servers) -> str:
+    """Every server's warnings and errors, for the failure message of a flaky drill."""
+    lines = []
+    for _, port in servers.processes:
+        lines += [
+            f"{port}: {line}"
+            for line in servers.log(port).splitlines()
+            if " WARNING " in line or " ERROR " in line or line.startswith("Traceback")
+        ]
+    return "\n".join(lines[-40:])
+
+
 async def redis_drill(servers, fault, seconds: float) -> TalkResult:
     event = create_event(servers)
     presenter_port = servers.start()
@@ -100,7 +112,9 @@ async def test_redis_restarting_empty_mid_talk_costs_no_final_and_no_presenter_c
     """Redis down 3 s, back empty: every final reaches every listener within 5 s of its return."""
     result = await redis_drill(servers, lambda: redis_server.restart(3.0), seconds=14)
     failures = redis_outage_problems(result)
-    assert not failures, pformat(failures, width=100, compact=True)
+    assert not failures, (
+        pformat(failures, width=100, compact=True) + "\n" + server_warnings(servers)
+    )
 
 
 async def test_redis_frozen_for_five_seconds_costs_no_final_and_no_presenter_connection(
@@ -109,7 +123,9 @@ async def test_redis_frozen_for_five_seconds_costs_no_final_and_no_presenter_con
     """Redis unreachable (SIGSTOP) 5 s: every final reaches every listener within 5 s of thaw."""
     result = await redis_drill(servers, lambda: redis_server.freeze_for(5.0), seconds=16)
     failures = redis_outage_problems(result)
-    assert not failures, pformat(failures, width=100, compact=True)
+    assert not failures, (
+        pformat(failures, width=100, compact=True) + "\n" + server_warnings(servers)
+    )
 
 
 async def test_listeners_of_a_killed_server_resume_on_another_without_gap_or_duplicate(servers):
