@@ -255,7 +255,7 @@ class AudienceConsumer(GuardedConsumer):
             await self._send_json({"type": "link", "state": "down"})
         await self._replay_history(subscribed_at, first=True)
         if self.catch_up_again:  # the link came back while history was read
-            await self._catch_up()
+            self.catch_up = asyncio.create_task(self._catch_up())
 
     def _read_params(self, params: dict[str, str]) -> None:
         self.with_source = (
@@ -348,9 +348,9 @@ class AudienceConsumer(GuardedConsumer):
         """Called by the hub when this process loses Redis, and when it has it back."""
         if not up:
             return await self._send_json({"type": "link", "state": "down"})
-        if self.held is not None:  # history is being read: read again once it is done
-            self.catch_up_again = True
-        elif self.catch_up is None or self.catch_up.done():
+        if self.held is not None or (self.catch_up is not None and not self.catch_up.done()):
+            self.catch_up_again = True  # history or a catch-up is being read: again after it
+        else:
             # In a task: every listener of the process asks at once, and shares one query.
             self.catch_up = asyncio.create_task(self._catch_up())
 

@@ -11,7 +11,7 @@ import json
 import pytest
 from django.db import OperationalError
 
-from captions import history, protocol, storage
+from captions import consumers, history, protocol, storage
 from captions.fanout import CAPTION, Envelope, get_hub, stream_name
 from tests.conftest import listener
 from tests.faultkit import RedisServer
@@ -102,32 +102,45 @@ async def test_a_catch_up_that_cannot_read_the_database_closes_the_socket_to_res
     await again.disconnect()
 
 
-async def test_the_link_coming_back_again_during_a_catch_up_catches_up_again(
-    event, redis_server, monkeypatch
-):
-    """A second outage while the first catch-up reads: its finals are read too, not skipped."""
-    comm = await join_then_lose_redis(event, redis_server)
-    real = history.recent_finals
-    first_read, go_on = asyncio.Event(), asyncio.Event()
+def lingering(read, first_read: asyncio.Event, go_on: asyncio.Event):
+    """``read``, whose first run, once done, waits for ``go_on`` before it answers."""
 
     async def first_read_lingers(*args):
-        result = await real(*args)  # read before the second outage: it lacks final 2
+        result = await read(*args)  # read before the second outage: it lacks final 2
         if not go_on.is_set():
             first_read.set()
             await go_on.wait()
         return result
 
-    monkeypatch.setattr(history, "recent_finals", first_read_lingers)
+    return first_read_lingers
+
+
+@pytest.mark.parametrize("slow_read", ["finals", "status"])
+async def test_the_link_coming_back_again_during_a_catch_up_catches_up_again(
+    event, redis_server, monkeypatch, slow_read
+):
+    """A second outage while the first catch-up reads (its finals, or then the status): the
+    second outage's finals are read too, not skipped."""
+    comm = await join_then_lose_redis(event, redis_server)
+    first_read, go_on = asyncio.Event(), asyncio.Event()
+    if slow_read == "finals":
+        monkeypatch.setattr(
+            history, "recent_finals", lingering(history.recent_finals, first_read, go_on)
+        )
+    else:
+        monkeypatch.setattr(
+            consumers, "read_status", lingering(consumers.read_status, first_read, go_on)
+        )
     redis_server.start()
     await asyncio.wait_for(first_read.wait(), 10)
     hub = get_hub()
     back_at = hub.up_since
     redis_server.stop()
-    await messages_until(comm, is_link("down"))
+    seen = await messages_until(comm, is_link("down"))
     await store(event, 2, "dicho durante el segundo corte")
     redis_server.start()
     await wait_for(lambda: hub.up and hub.up_since > back_at, 10)
     go_on.set()
-    seen = await messages_until(comm, lambda m: m.get("seq") == 2, seconds=5)
+    seen += await messages_until(comm, lambda m: m.get("seq") == 2, seconds=5)
     assert [m["seq"] for m in seen if m.get("type") == "caption"] == [1, 2]
     await comm.disconnect()
