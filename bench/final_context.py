@@ -14,6 +14,10 @@ prints per way: word error rate, dropped phrases, and decode seconds.
     python bench/final_context.py
     python bench/final_context.py --pause 0.5 --ways context,alone,short-alone
     python bench/final_context.py --ways context final_beam=2 final_window=12
+    python bench/final_context.py --ways context,context+chain context_seconds=8
+
+A way ending in "+chain" hears every finished utterance that began within context_seconds
+(and follows the next within context_gap) before its own, instead of the previous one only.
 """
 
 from __future__ import annotations
@@ -62,21 +66,28 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
 
     texts: list[str] = []
     seconds = 0.0
-    previous: Utterance | None = None
-    for span in spans:
+    for index, span in enumerate(spans):
         fresh = span.end - span.start
-        context = (
-            previous is not None
-            and span.start - previous.start <= params.context_seconds
-            and span.start - previous.end <= params.context_gap
-        )
+        # The previous utterance, or with "+chain" as many finished ones as began within
+        # context_seconds and follow each other within context_gap.
+        chained = 0
+        for earlier_span in reversed(spans[:index]):
+            following = spans[index - chained]
+            if span.start - earlier_span.start > params.context_seconds:
+                break
+            if following.start - earlier_span.end > params.context_gap:
+                break
+            chained += 1
+            if not way.endswith("+chain"):
+                break
+        way = way.removesuffix("+chain")
         if way == "alone" or (way == "short-alone" and fresh < 3.0):
-            context = False
-        if way == "long-alone" and fresh >= 3.0:
-            context = False
-        start = previous.start if context else span.start
-        prefix = texts[-1] if context and texts else ""
-        earlier = " ".join(texts[:-1] if prefix else texts).split()[-params.prompt_words :]
+            chained = 0
+        if way == "long-alone" and fresh >= params.context_below:
+            chained = 0
+        start = spans[index - chained].start if chained else span.start
+        prefix = " ".join(texts[len(texts) - chained :]) if chained else ""
+        earlier = " ".join(texts[: len(texts) - chained]).split()[-params.prompt_words :]
         options = DecodeOptions(
             item.language,
             beam_size=params.final_beam,
@@ -89,7 +100,6 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         started = time.perf_counter()
         texts.append(decoder.decode(audio, options))
         seconds += time.perf_counter() - started
-        previous = span
     return texts, seconds
 
 
