@@ -93,6 +93,7 @@ async def test_a_catch_up_that_cannot_read_the_database_closes_the_socket_to_res
     seen = await messages_until(comm, lambda m: m.get("type") == "websocket.close")
     assert seen[-1]["code"] == protocol.CLOSE_RESUME
     assert not [m for m in seen if m.get("type") == "caption"]  # nothing sent past the gap
+    await comm.disconnect()  # as a server does once the close handshake is done
 
     monkeypatch.undo()  # the database answers again: the page's reconnection gets the final
     again = listener(event.slug, "es", "after=0")
