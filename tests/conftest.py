@@ -6,7 +6,7 @@ import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 
-from captions import protocol
+from captions import limits, protocol
 from captions.engines import reset_engine
 from captions.models import Event, EventLanguage
 from presenter_site.asgi import application
@@ -37,6 +37,19 @@ def _fresh_engine():
     reset_engine()
     yield
     reset_engine()
+
+
+@pytest.fixture(autouse=True)
+def _no_listener_left_open():
+    """Fail the test that leaves a listener socket of this process open (a communicator never
+    disconnected): its count would keep the process's listener-count refreshers
+    (captions/limits.py) running into later tests, whose event loops then may not close."""
+    yield
+    left = dict(limits._counts.by_event)
+    if left:
+        limits._counts.by_event.clear()
+        limits._counts.by_address.clear()
+        pytest.fail(f"listener sockets left open (event id: count): {left}")
 
 
 @pytest.fixture(scope="session", autouse=True)
