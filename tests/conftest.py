@@ -52,6 +52,19 @@ def _no_listener_left_open():
         pytest.fail(f"listener sockets left open (event id: count): {left}")
 
 
+@pytest.fixture
+def private_redis(tmp_path, settings):
+    """A Redis server of this test's own, which it may stop, freeze and restart; the app's
+    Redis client (captions/redis_client.py) talks to it."""
+    from tests.faultkit import RedisServer
+
+    server = RedisServer(tmp_path)
+    server.start()
+    settings.REDIS_URL = server.url
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _clean_test_keys():
     """Remove this run's Redis keys afterwards."""

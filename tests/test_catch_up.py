@@ -14,19 +14,9 @@ from django.db import OperationalError
 from captions import consumers, history, protocol, storage
 from captions.fanout import CAPTION, Envelope, get_hub, stream_name
 from tests.conftest import listener
-from tests.faultkit import RedisServer
-from tests.test_fanout_recovery import wait_for
+from tests.faultkit import RedisServer, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(60)]
-
-
-@pytest.fixture
-def redis_server(tmp_path, settings):
-    server = RedisServer(tmp_path)
-    server.start()
-    settings.REDIS_URL = server.url
-    yield server
-    server.stop()
 
 
 async def messages_until(comm, predicate, seconds: float = 10) -> list[dict]:
@@ -55,41 +45,41 @@ def publish(server: RedisServer, event, seq: int, text: str) -> None:
         client.publish(stream_name(event.id, "es"), envelope.encode())
 
 
-async def join_then_lose_redis(event, redis_server):
+async def join_then_lose_redis(event, private_redis):
     comm = listener(event.slug, "es")
     assert (await comm.connect())[0]
     await messages_until(comm, lambda m: m.get("type") == "history_end")
-    redis_server.stop()
+    private_redis.stop()
     await messages_until(comm, is_link("down"))
     await store(event, 1, "dicho durante el corte")  # stored; its publish would have failed
     return comm
 
 
 async def test_after_an_outage_the_listener_gets_the_missed_final_then_live_ones(
-    event, redis_server
+    event, private_redis
 ):
-    comm = await join_then_lose_redis(event, redis_server)
-    redis_server.start()
+    comm = await join_then_lose_redis(event, private_redis)
+    private_redis.start()
     caught_up = await messages_until(comm, lambda m: m.get("type") == "status")
     assert [m["seq"] for m in caught_up if m.get("type") == "caption"] == [1]
     await store(event, 2, "en directo")
-    publish(redis_server, event, 2, "en directo")
+    publish(private_redis, event, 2, "en directo")
     live = await messages_until(comm, lambda m: m.get("type") == "caption")
     assert live[-1]["seq"] == 2
     await comm.disconnect()
 
 
 async def test_a_catch_up_that_cannot_read_the_database_closes_the_socket_to_resume(
-    event, redis_server, monkeypatch
+    event, private_redis, monkeypatch
 ):
     """Live finals must not go out past a gap, nor be held for ever: the page reconnects."""
-    comm = await join_then_lose_redis(event, redis_server)
+    comm = await join_then_lose_redis(event, private_redis)
 
     def database_down(*args, **kwargs):
         raise OperationalError("database is locked")
 
     monkeypatch.setattr(storage.recent_finals, "func", database_down)
-    redis_server.start()
+    private_redis.start()
     seen = await messages_until(comm, lambda m: m.get("type") == "websocket.close")
     assert seen[-1]["code"] == protocol.CLOSE_RESUME
     assert not [m for m in seen if m.get("type") == "caption"]  # nothing sent past the gap
@@ -118,11 +108,11 @@ def lingering(read, first_read: asyncio.Event, go_on: asyncio.Event):
 
 @pytest.mark.parametrize("slow_read", ["finals", "status"])
 async def test_the_link_coming_back_again_during_a_catch_up_catches_up_again(
-    event, redis_server, monkeypatch, slow_read
+    event, private_redis, monkeypatch, slow_read
 ):
     """A second outage while the first catch-up reads (its finals, or then the status): the
     second outage's finals are read too, not skipped."""
-    comm = await join_then_lose_redis(event, redis_server)
+    comm = await join_then_lose_redis(event, private_redis)
     first_read, go_on = asyncio.Event(), asyncio.Event()
     if slow_read == "finals":
         monkeypatch.setattr(
@@ -132,15 +122,15 @@ async def test_the_link_coming_back_again_during_a_catch_up_catches_up_again(
         monkeypatch.setattr(
             consumers, "read_status", lingering(consumers.read_status, first_read, go_on)
         )
-    redis_server.start()
+    private_redis.start()
     await asyncio.wait_for(first_read.wait(), 10)
     hub = get_hub()
     back_at = hub.up_since
-    redis_server.stop()
+    private_redis.stop()
     seen = await messages_until(comm, is_link("down"))
     await store(event, 2, "dicho durante el segundo corte")
-    redis_server.start()
-    await wait_for(lambda: hub.up and hub.up_since > back_at, 10)
+    private_redis.start()
+    assert await wait_until(lambda: hub.up and hub.up_since > back_at, 10)
     go_on.set()
     seen += await messages_until(comm, lambda m: m.get("seq") == 2, seconds=5)
     assert [m["seq"] for m in seen if m.get("type") == "caption"] == [1, 2]
