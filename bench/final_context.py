@@ -64,6 +64,7 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
     """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
     from captions.engines.offline.decoder import DecodeOptions
 
+    chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
     seconds = 0.0
     for index, span in enumerate(spans):
@@ -78,9 +79,8 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
             if following.start - earlier_span.end > params.context_gap:
                 break
             chained += 1
-            if not way.endswith("+chain"):
+            if not chain:
                 break
-        way = way.removesuffix("+chain")
         if way == "alone" or (way == "short-alone" and fresh < 3.0):
             chained = 0
         if way == "long-alone" and fresh >= params.context_below:
