@@ -192,6 +192,45 @@ def test_a_short_phrase_between_pauses_is_decoded_after_the_previous_utterance()
     assert final_words(log) == words
 
 
+CHAINED = PolicyParams(context_utterances=4)
+
+
+def test_a_short_phrase_may_be_decoded_after_every_recent_short_utterance_not_the_last_only():
+    audio, words = talk("one two.", 0.8, "three four.", 0.8, "five six", 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder, CHAINED)
+    last = [d for d in decoder.asked if d.end > 3.2 * SAMPLE_RATE]
+    assert last and all(d.prefix.startswith("one two. three four.") for d in last)
+    assert all("one" not in d.prompt.split() for d in last)  # in the prefix, not twice
+    assert final_words(log) == words
+
+
+def test_the_context_chain_ends_at_a_long_gap_and_at_context_seconds():
+    audio, words = talk("one two.", 5.0, "three four.", 0.8, "five six", 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder, CHAINED)
+    last = [d for d in decoder.asked if d.end > 8.0 * SAMPLE_RATE]
+    assert last and all(d.prefix.startswith("three four.") for d in last)  # not after the gap
+    assert all(d.prompt.startswith("one two.") for d in last)  # too far back: prompt only
+    assert final_words(log) == words
+    audio, words = talk("one two.", 0.8, "three four five six.", 0.8, "seven eight", 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder, PolicyParams(context_utterances=4, context_seconds=3.0))
+    last = [d for d in decoder.asked if d.end > 4.4 * SAMPLE_RATE]
+    assert last and all(d.prefix.startswith("three four five six.") for d in last)
+    assert final_words(log) == words
+
+
+def test_by_default_only_the_previous_utterance_is_context():
+    audio, words = talk("one two.", 0.8, "three four.", 0.8, "five six", 1.0)
+    decoder = FakeDecoder(words)
+    log = run(audio, decoder)
+    last = [d for d in decoder.asked if d.end > 3.2 * SAMPLE_RATE]
+    assert last and all(d.prefix.startswith("three four.") for d in last)
+    assert all(d.prompt == "one two." for d in last)
+    assert final_words(log) == words
+
+
 def test_an_utterance_with_seconds_of_its_own_is_decoded_without_the_context_audio():
     long = " ".join(VOCABULARY[10:25])  # 4.8 s
     audio, words = talk("one two three four.", 1.0, long, 1.0)
@@ -329,11 +368,12 @@ pause = st.floats(min_value=0.05, max_value=2.5)
 @given(
     st.lists(st.tuples(sentence, pause), min_size=1, max_size=6),
     st.floats(min_value=0.05, max_value=1.2),
+    st.sampled_from([1, 4]),
 )
-def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts, delay):
+def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts, delay, chain):
     flat = [piece for part in parts for piece in part]
     audio, words = talk(*flat)
-    log = run(audio, FakeDecoder(words, delay=delay))
+    log = run(audio, FakeDecoder(words, delay=delay), PolicyParams(context_utterances=chain))
     assert final_words(log) == words
 
 

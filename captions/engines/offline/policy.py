@@ -87,6 +87,10 @@ class PolicyParams:
     # (bench/final_context.py: no context from 3 s on, corpus WER 8.2% -> 8.1%, decoding -9%).
     context_below: float = 3.0
     context_gap: float = 4.0  # a previous utterance further back than this is not context
+    # How many finished utterances may be context at once, chained (``_context_for``). One:
+    # chaining fixed "though on" on one machine and not on another, where it cost a phrase
+    # instead; in the streaming run it changed nothing but the decode time (docs/offline-engine.md).
+    context_utterances: int = 1
     prompt_words: int = 40
     partial_beam: int = 1
     final_beam: int = 3
@@ -184,9 +188,10 @@ class Utterance:
 
 @dataclass(frozen=True)
 class Context:
-    """A finished utterance that the next one is decoded after."""
+    """Finished speech that the next utterance is decoded after: its audio and final text."""
 
     audio_start: int
+    speech_start: int
     last_voiced: int
     text: str
 
@@ -211,7 +216,10 @@ class StreamingPolicy:
         self.quiet: collections.deque[tuple[int, float]] = collections.deque()  # cut candidates
         self.utterance: Utterance | None = None
         self.ending: collections.deque[Utterance] = collections.deque()  # awaiting a final decode
-        self.context: Context | None = None
+        # Finished utterances that may still be context, oldest first (``_context_for``).
+        self.finished: collections.deque[Context] = collections.deque(
+            maxlen=max(1, self.p.context_utterances)
+        )
         self.last_voiced = 0  # end of the last closed utterance's speech
         self.transcript: collections.deque[str] = collections.deque(maxlen=self.p.prompt_words)
         self.asked: dict[int, Asked] = {}
@@ -418,18 +426,30 @@ class StreamingPolicy:
         return not final or self.p.final_keeps_agreed
 
     def _context_for(self, utterance: Utterance, audio_end: int) -> Context | None:
-        context = self.context
-        if context is None or context.audio_start < self.audio.offset:
-            return None
-        if audio_end - context.audio_start > self._samples(MAX_DECODE_SECONDS):
-            return None
-        if utterance.speech_start - context.last_voiced > self._samples(self.p.context_gap):
-            return None
-        if utterance.audio_start - context.audio_start > self._samples(self.p.context_seconds):
-            return None
+        """The finished speech to decode before a short utterance, as one context: the last
+        ``context_utterances`` finished ones that began at most ``context_seconds`` before it,
+        each following the one before within ``context_gap``.
+        """
         if audio_end - utterance.audio_start >= self._samples(self.p.context_below):
             return None
-        return context
+        chain: list[Context] = []
+        following = utterance.speech_start
+        for earlier in reversed(self.finished):
+            if len(chain) == self.p.context_utterances or earlier.audio_start < self.audio.offset:
+                break
+            if audio_end - earlier.audio_start > self._samples(MAX_DECODE_SECONDS):
+                break
+            if following - earlier.last_voiced > self._samples(self.p.context_gap):
+                break
+            if utterance.audio_start - earlier.audio_start > self._samples(self.p.context_seconds):
+                break
+            chain.append(earlier)
+            following = earlier.speech_start
+        if not chain:
+            return None
+        first, last = chain[-1], chain[0]
+        text = " ".join(c.text for c in reversed(chain))
+        return Context(first.audio_start, first.speech_start, last.last_voiced, text)
 
     def _prompt(self, context: Context | None) -> str:
         words = list(self.transcript)
@@ -538,7 +558,7 @@ class StreamingPolicy:
         agreed = utterance.agreement.stable if self._keeps_agreed(True) else []
         words = agreed + text.split()
         full = " ".join([*utterance.emitted, *words])
-        self.context = Context(utterance.audio_start, utterance.last_voiced, full) if full else None
+        self._finished(utterance, full)
         if not words and not utterance.partials:
             return []
         self.transcript.extend(words)
@@ -551,6 +571,18 @@ class StreamingPolicy:
                 self._slice(utterance.speech_start, utterance.end or self.now),
             )
         ]
+
+    def _finished(self, utterance: Utterance, text: str) -> None:
+        """Keep a finished utterance as context for the next ones; forget what is too old."""
+        if not text:  # nothing heard: no context to decode after, and the chain breaks
+            self.finished.clear()
+            return
+        oldest = utterance.audio_start - self._samples(self.p.context_seconds)
+        while self.finished and self.finished[0].audio_start < oldest:
+            self.finished.popleft()
+        self.finished.append(
+            Context(utterance.audio_start, utterance.speech_start, utterance.last_voiced, text)
+        )
 
     # ------------------------------------------------------------- overload
 
@@ -578,8 +610,8 @@ class StreamingPolicy:
         keep += [a.utterance.audio_start for a in self.asked.values()]
         if self.utterance is not None:
             keep.append(self.utterance.audio_start)
-        if self.context is not None:
-            keep.append(self.context.audio_start)
+        if self.finished:
+            keep.append(self.finished[0].audio_start)
         start = max(min(keep), self.now - self._samples(60.0))
         if start - self.audio.offset > SAMPLE_RATE * 10:  # in big steps: moving is not free
             self.audio.drop_before(start)
