@@ -238,6 +238,7 @@ class AudienceConsumer(GuardedConsumer):
         self.sender = ListenerSender(self.base_send, self._dropped)
         # Live messages that arrive while history is read wait here, so history comes first.
         self.held: list[Envelope] | None = []
+        self.joining = True  # the join's history is being read
         self.catch_up_again = False
         self.catch_up: asyncio.Task | None = None
         self.stream = stream_name(self.event.id, self.language, with_source=self.with_source)
@@ -254,8 +255,9 @@ class AudienceConsumer(GuardedConsumer):
         if not linked:
             await self._send_json({"type": "link", "state": "down"})
         await self._replay_history(subscribed_at, first=True)
+        self.joining = False
         if self.catch_up_again:  # the link came back while history was read
-            self.catch_up = asyncio.create_task(self._catch_up())
+            self._start_catch_up()
 
     def _read_params(self, params: dict[str, str]) -> None:
         self.with_source = (
@@ -303,6 +305,8 @@ class AudienceConsumer(GuardedConsumer):
         held, self.held = self.held, None
         for envelope in held:
             await self.deliver(envelope)
+        if not get_hub().up:  # lost again meanwhile: what follows waits for the next catch-up
+            self._hold_live()
 
     async def _history_frame(self, after: int | None, not_before: float) -> tuple[int | None, str]:
         """The history as one message: built once per stream and reused by every joiner."""
@@ -347,12 +351,26 @@ class AudienceConsumer(GuardedConsumer):
     async def link_changed(self, up: bool) -> None:
         """Called by the hub when this process loses Redis, and when it has it back."""
         if not up:
+            self._hold_live()
             return await self._send_json({"type": "link", "state": "down"})
-        if self.held is not None or (self.catch_up is not None and not self.catch_up.done()):
+        if self.joining or (self.catch_up is not None and not self.catch_up.done()):
             self.catch_up_again = True  # history or a catch-up is being read: again after it
         else:
-            # In a task: every listener of the process asks at once, and shares one query.
-            self.catch_up = asyncio.create_task(self._catch_up())
+            self._start_catch_up()
+
+    def _start_catch_up(self) -> None:
+        # Holding from now, not from when the task starts: the hub may deliver meanwhile.
+        self._hold_live()
+        # In a task: every listener of the process asks at once, and shares one query.
+        self.catch_up = asyncio.create_task(self._catch_up())
+
+    def _hold_live(self) -> None:
+        """From now on finals may never arrive live: keep live messages back until a catch-up
+        has read the missed ones. A live final sent first would move the listener's resume
+        point past them (``deliver`` skips what is not newer), and the hub can hand one over
+        as soon as the subscription is back, before it tells listeners that the link is."""
+        if self.held is None:
+            self.held = []
 
     async def _catch_up(self) -> None:
         """After an outage: the finals missed meanwhile, in order, then the status now.

@@ -135,3 +135,33 @@ async def test_the_link_coming_back_again_during_a_catch_up_catches_up_again(
     seen += await messages_until(comm, lambda m: m.get("seq") == 2, seconds=5)
     assert [m["seq"] for m in seen if m.get("type") == "caption"] == [1, 2]
     await comm.disconnect()
+
+
+async def test_a_live_final_handed_over_before_the_catch_up_does_not_skip_the_missed_ones(
+    event, private_redis, monkeypatch
+):
+    """The hub reads on as soon as the subscription is confirmed and tells listeners that the
+    link is back in a task: a final published just then reaches the listener first. It must
+    wait for the catch-up, or the final missed during the outage is never sent (the freeze
+    drill of tests/test_faults.py lost the outage's finals this way, now and then)."""
+    comm = await join_then_lose_redis(event, private_redis)
+    hub = get_hub()
+    link_back = hub._link_back
+
+    async def link_back_then_a_live_final():
+        await store(event, 2, "en directo")  # spoken after the outage, stored, then published
+        await link_back()  # the hub goes on reading without a pause: the final is dispatched
+        message = protocol.caption(
+            seq=2, language="es", final=True, text="en directo", start=0, end=1,
+            source_language="en",
+        )  # fmt: skip
+        envelope = Envelope(CAPTION, 2, True, protocol.dumps(message))
+        await hub.deliver_local(stream_name(event.id, "es"), envelope)
+
+    monkeypatch.setattr(hub, "_link_back", link_back_then_a_live_final)
+    private_redis.start()
+    seen = await messages_until(comm, lambda m: m.get("type") == "status")
+    if not [m for m in seen if m.get("seq") == 2]:
+        seen += await messages_until(comm, lambda m: m.get("seq") == 2, seconds=5)
+    assert [m["seq"] for m in seen if m.get("type") == "caption"] == [1, 2]
+    await comm.disconnect()
