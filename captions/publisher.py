@@ -122,6 +122,10 @@ class Publisher:
             self._queue.popleft()
         if not sent and not self.fenced_out:
             self.fenced_out = True  # the owner's lease renewal finds out too, and closes
+            logger.warning(
+                "captions of event %s stop: another presenter connection holds its lease",
+                self.event_id,
+            )
             self._queue = collections.deque(i for i in self._queue if i[1].kind == WITHDRAWAL)
 
     async def _link_lost(self, exc: Exception) -> None:

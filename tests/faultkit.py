@@ -767,6 +767,31 @@ class TalkResult:
             waits.append(min(after) - moment)
         return max(waits) if waits else None
 
+    def timeline(self) -> str:
+        """What each client saw and when (seconds from the talk's start), for a failure message:
+        a drill that fails once in many runs must say where its messages stopped."""
+        start = self.presenter.opens[0][0] if self.presenter.opens else 0.0
+
+        def at(moment: float | None) -> str:
+            return "-" if moment is None else f"{moment - start:.2f}"
+
+        lines = []
+        if self.outage is not None:
+            lines.append(f"outage {at(self.outage.start)} to {at(self.outage.end)}")
+        ends = " ".join(at(end) for end in self.presenter.utterance_ends())
+        lines.append(f"presenter: utterance ends {ends}")
+        statuses = [f"{at(t)} {m.get('status')}" for t, m in self.presenter.statuses]
+        lines.append(f"presenter: statuses {', '.join(statuses)}; closes {self.presenter.closes}")
+        for one in self.listeners:
+            links = " ".join(f"{state}@{at(t)}" for t, state in one.links)
+            finals = " ".join(f"{c.seq}@{at(c.at)}" for c in one.finals)
+            partial = at(one.partials[-1].at) if one.partials else "-"
+            lines.append(
+                f"{one.name}: opens {[at(t) for t, _ in one.opens]} closes {one.closes} "
+                f"links {links}; finals {finals}; last partial {partial}"
+            )
+        return "\n".join(lines)
+
     def read_stored(self) -> None:
         self.stored = {
             lang: stored_finals(self.servers, self.event.id, lang) for lang in self.event.languages

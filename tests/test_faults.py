@@ -78,6 +78,20 @@ def redis_outage_problems(result: TalkResult) -> dict:
     return failures
 
 
+def drill_failure(servers, redis_server, result: TalkResult, failures: dict) -> str:
+    """A Redis drill's failure message: what failed, every server's warnings, each client's
+    timeline, Redis's subscribers now (the freeze drill has failed in some runs, rarely)."""
+    problems = pformat(failures, width=100, compact=True)
+    try:
+        subscribers = redis_server.stream_subscribers(stream_prefix(servers), result.event.id)
+    except Exception as exc:  # a failure message must not fail
+        subscribers = repr(exc)
+    return (
+        f"{problems}\n{server_warnings(servers)}\n{result.timeline()}\n"
+        f"subscribers per stream now: {subscribers}"
+    )
+
+
 def server_warnings(servers) -> str:
     """Every server's warnings and errors, for the failure message of a flaky drill."""
     lines = []
@@ -112,9 +126,7 @@ async def test_redis_restarting_empty_mid_talk_costs_no_final_and_no_presenter_c
     """Redis down 3 s, back empty: every final reaches every listener within 5 s of its return."""
     result = await redis_drill(servers, lambda: redis_server.restart(3.0), seconds=14)
     failures = redis_outage_problems(result)
-    assert not failures, (
-        pformat(failures, width=100, compact=True) + "\n" + server_warnings(servers)
-    )
+    assert not failures, drill_failure(servers, redis_server, result, failures)
 
 
 async def test_redis_frozen_for_five_seconds_costs_no_final_and_no_presenter_connection(
@@ -123,9 +135,7 @@ async def test_redis_frozen_for_five_seconds_costs_no_final_and_no_presenter_con
     """Redis unreachable (SIGSTOP) 5 s: every final reaches every listener within 5 s of thaw."""
     result = await redis_drill(servers, lambda: redis_server.freeze_for(5.0), seconds=16)
     failures = redis_outage_problems(result)
-    assert not failures, (
-        pformat(failures, width=100, compact=True) + "\n" + server_warnings(servers)
-    )
+    assert not failures, drill_failure(servers, redis_server, result, failures)
 
 
 async def test_listeners_of_a_killed_server_resume_on_another_without_gap_or_duplicate(servers):
