@@ -18,6 +18,9 @@ prints per way: word error rate, dropped phrases, and decode seconds.
 
 A way ending in "+chain" hears every finished utterance that began within context_seconds
 (and follows the next within context_gap) before its own, instead of the previous one only.
+A way ending in "+revise" decodes each short utterance again once the next one is in and
+keeps the part before the next one's words (SHOW_REVISIONS=1 lists the changes): what a
+correction sent after the next final would do.
 """
 
 from __future__ import annotations
@@ -64,8 +67,10 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
     """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
     from captions.engines.offline.decoder import DecodeOptions
 
+    revise, way = way.endswith("+revise"), way.removesuffix("+revise")
     chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
+    asked: list[tuple[float, str, str]] = []  # each decode's audio start, prefix and prompt
     seconds = 0.0
     for index, span in enumerate(spans):
         fresh = span.end - span.start
@@ -100,7 +105,53 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         started = time.perf_counter()
         texts.append(decoder.decode(audio, options))
         seconds += time.perf_counter() - started
+        asked.append((start, prefix, options.prompt))
+    if revise:
+        seconds += revise_short(decoder, params, item, samples, spans, texts, asked)
     return texts, seconds
+
+
+def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
+    """A second pass: each short utterance decoded again once the next one is in (its audio
+    after it), and its text replaced by the part of that decode before the next one's words.
+    What a correction sent after the next final would change; returns the decoder's seconds."""
+    from difflib import SequenceMatcher
+
+    from captions.engines.offline.decoder import DecodeOptions
+    from tests.corpus import normalise
+
+    seconds = 0.0
+    for index in range(len(spans) - 1):
+        span, following = spans[index], spans[index + 1]
+        if span.end - span.start >= params.context_below or not texts[index + 1].strip():
+            continue
+        if following.start - span.end > params.context_gap:
+            continue
+        start, prefix, prompt = asked[index]
+        options = DecodeOptions(
+            item.language,
+            beam_size=params.final_beam,
+            prefix=prefix,
+            prompt=prompt,
+            window=params.final_window,
+            fresh_seconds=following.end - span.start,
+        )
+        started = time.perf_counter()
+        words = decoder.decode(samples[int(start * RATE) : int(following.end * RATE)], options)
+        seconds += time.perf_counter() - started
+        words = words.split()
+        heard = [" ".join(normalise(w)) for w in words]
+        later = [" ".join(normalise(w)) for w in texts[index + 1].split()]
+        # Where the next utterance's words begin in the joint decode: its first run of two or
+        # more matching words, moved back by where that run starts in the next utterance.
+        matcher = SequenceMatcher(None, heard, later, autojunk=False)
+        runs = [m for m in matcher.get_matching_blocks() if m.size >= min(2, len(later))]
+        if runs and runs[0].b <= 2:
+            revised = " ".join(words[: max(0, runs[0].a - runs[0].b)])
+            if os.environ.get("SHOW_REVISIONS") and revised != texts[index]:
+                print(f"  {span.start:6.1f} s: {texts[index]!r} -> {revised!r}", file=sys.stderr)
+            texts[index] = revised
+    return seconds
 
 
 def main() -> None:
