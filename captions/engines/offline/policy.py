@@ -16,6 +16,8 @@ The policy, measured on recorded talks (bench/engine.py):
   after that text, so only new words come out, and a short phrase between two pauses is
   never decoded alone. Once the open utterance has ``context_below`` seconds of its own,
   that text goes in the prompt instead. Older finals go in Whisper's previous-text prompt.
+  (``context_utterances`` chains several short finished utterances as one context; measured,
+  it is off by default.)
 - **Partials** re-decode the open utterance every ``partial_every`` seconds of audio, with a
   greedy search, shown through LocalAgreement-2 (agreement.py): a word is stable once two
   consecutive hypotheses agree on it and on everything before it (the newest hypothesis's
