@@ -220,7 +220,7 @@ class StreamingPolicy:
         self.ending: collections.deque[Utterance] = collections.deque()  # awaiting a final decode
         # Finished utterances that may still be context, oldest first (``_context_for``).
         self.finished: collections.deque[Context] = collections.deque(
-            maxlen=max(1, self.p.context_utterances)
+            maxlen=self.p.context_utterances
         )
         self.last_voiced = 0  # end of the last closed utterance's speech
         self.transcript: collections.deque[str] = collections.deque(maxlen=self.p.prompt_words)
@@ -428,16 +428,16 @@ class StreamingPolicy:
         return not final or self.p.final_keeps_agreed
 
     def _context_for(self, utterance: Utterance, audio_end: int) -> Context | None:
-        """The finished speech to decode before a short utterance, as one context: the last
-        ``context_utterances`` finished ones that began at most ``context_seconds`` before it,
-        each following the one before within ``context_gap``.
+        """The finished speech to decode before a short utterance, as one context: the kept
+        finished ones (at most ``context_utterances``) that began at most ``context_seconds``
+        before it, each following the one before within ``context_gap``.
         """
         if audio_end - utterance.audio_start >= self._samples(self.p.context_below):
             return None
         chain: list[Context] = []
         following = utterance.speech_start
         for earlier in reversed(self.finished):
-            if len(chain) == self.p.context_utterances or earlier.audio_start < self.audio.offset:
+            if earlier.audio_start < self.audio.offset:
                 break
             if audio_end - earlier.audio_start > self._samples(MAX_DECODE_SECONDS):
                 break
