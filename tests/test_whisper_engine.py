@@ -270,15 +270,12 @@ def byte_level_bpe(merges: list[str]):
     vocab = {char: index for index, char in enumerate(alphabet)}
     for merge in ["Ġ t", "h e", "Ġt he", "Ġ a"]:  # ids 256.. in rank order
         vocab["".join(merge.split(" "))] = len(vocab)
+    byte_level = {"add_prefix_space": False, "trim_offsets": True, "use_regex": True}
     data = {
         "version": "1.0",
         "model": {"type": "BPE", "vocab": vocab, "merges": merges},
-        "pre_tokenizer": {
-            "type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True
-        },
-        "decoder": {
-            "type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True, "use_regex": True
-        },
+        "pre_tokenizer": {"type": "ByteLevel", **byte_level},
+        "decoder": {"type": "ByteLevel", **byte_level},
     }
     return Tokenizer.from_str(json.dumps(data))
 
@@ -295,7 +292,7 @@ def test_a_tokenizer_that_lost_a_merge_gets_it_back_at_its_rank():
 
 
 def test_the_packaged_model_encodes_common_words_as_whisper_was_trained_to_read_them(engine):
-    """" the" is one token, not a space and "the": prefixes and prompts are read as trained."""
+    """The word " the" is one token, not a space and "the": prefixes and prompts read as trained."""
     tokenizer = engine.decoder._tokenizer("en", "transcribe")
     for word in (" the", " to", " that", " though", " than"):
         assert len(tokenizer.encode(word)) == 1, word
