@@ -9,11 +9,11 @@ from typing import Any
 
 from django.urls import reverse
 
-from . import protocol, storage
-from .corrections import Utterance, console_envelope, console_stream
+from . import corrections, protocol, storage
+from .corrections import CorrectionError, Utterance, console_envelope, console_stream
 from .delay import StreamClock
 from .engines.base import CaptionResult, EngineNotice, EngineResult, SpeechResult
-from .fanout import CAPTION, SPEECH, WITHDRAWAL, Envelope, stream_name
+from .fanout import CAPTION, REVISION, SPEECH, WITHDRAWAL, Envelope, stream_name
 from .hold import HeldFinals
 from .publisher import Publisher
 
@@ -50,7 +50,9 @@ class CaptionRelay:
 
     async def relay(self, result: EngineResult) -> None:
         """Called for every result the engine yields, in order."""
-        if isinstance(result, CaptionResult):
+        if isinstance(result, CaptionResult) and result.is_revision:
+            await self._revision(result)
+        elif isinstance(result, CaptionResult):
             await self._caption(result)
         elif isinstance(result, SpeechResult):
             await self._speech(result)
@@ -93,6 +95,38 @@ class CaptionRelay:
         else:
             self._open.add(seq)
         await self.preview(self._preview_message(seq, result))
+
+    async def _revision(self, result: CaptionResult) -> None:
+        """The engine's better text for a final it yielded before: saved and sent as revision 1.
+
+        A moderator's correction wins: a final already corrected (or corrected meanwhile,
+        the compare-and-set) keeps the moderator's text. A language the engine did not
+        translate again keeps its earlier text, marked stale as a correction's would be.
+        """
+        seq = self._seqs.get(result.segment_id)
+        if seq is None or self.publisher.fenced_out or not result.source_text.strip():
+            return
+        current = await corrections.load_utterance(self.event_id, seq, self.source_language)
+        if current is None or current.revision != 0:
+            return  # never stored (an empty final), or a moderator's correction stands
+        translations = {
+            lang: result.translations.get(lang) or current.translations.get(lang, "")
+            for lang in self.target_languages
+        }
+        stale = [lang for lang in self.target_languages if not result.translations.get(lang)]
+        try:
+            saved = await corrections.save_correction(
+                self.event_id, self.source_language, seq, 0, result.source_text, translations,
+                stale, None,
+            )  # fmt: skip
+        except CorrectionError:
+            return  # a moderator corrected it meanwhile
+        self.publisher.put(console_stream(self.event_id), console_envelope(saved, "revision"))
+        if saved.held_until is None:  # a held final goes out with its newest text anyway
+            for stream, envelope in corrections.final_envelopes(
+                self.event_id, self.source_language, saved, REVISION
+            ):
+                self.publisher.put(stream, envelope)
 
     async def withdraw_open(self) -> None:
         """Withdraw every partial whose utterance will get no final (the session ended)."""

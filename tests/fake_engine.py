@@ -6,7 +6,9 @@ after speech yields the final. Translations prefix the language code, so a test
 can tell exactly which language a listener received. A clipped frame (RMS at or above
 FAILING_RMS) makes the session fail as a cloud engine's dropped connection would. With
 ``final_hold`` (seconds), each final is yielded that long after the frame that ended it, like
-an engine whose decoding takes that long (tests of the caption delay).
+an engine whose decoding takes that long (tests of the caption delay). With ``revise`` (a final's
+text -> a better one), such a final is revised right after the next final, as the offline
+engine's second look does (engines/offline/review.py).
 """
 
 from __future__ import annotations
@@ -76,9 +78,16 @@ def recognize(word: str, phrases: tuple[str, ...]) -> str:
 class ScriptedSession(EngineSession):
     """One stream through the scripted engine."""
 
-    def __init__(self, config: SessionConfig, final_hold: float = 0.0) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        final_hold: float = 0.0,
+        revise: Mapping[str, str] = {},  # noqa: B006
+    ) -> None:
         self.config = config
         self.final_hold = final_hold
+        self.revise = dict(revise)
+        self.previous: CaptionResult | None = None  # the last final, until the next one
         self.due: dict[str, float] = {}  # segment id -> loop time its final may be yielded
         self.queue: asyncio.Queue[EngineResult | EngineError | None] = asyncio.Queue()
         self.closed = False
@@ -109,27 +118,46 @@ class ScriptedSession(EngineSession):
         """The open utterance's words, as the session's current glossary makes them heard."""
         return " ".join(recognize(word, self.config.phrases) for word in self.words)
 
-    def _emit(self, kind: ResultKind) -> None:
+    def _emit(self, kind: ResultKind) -> CaptionResult:
         text = self._text()
-        glossary = self.config.glossary
-        self.queue.put_nowait(
-            CaptionResult(
-                kind=kind,
-                segment_id=f"u{self.segment}",
-                source_text=text,
-                translations={
-                    lang: translate(text, lang, glossary) for lang in self.config.target_languages
-                },
-                start=self.start,
-                end=self.samples / SAMPLE_RATE,
-            )
+        result = CaptionResult(
+            kind=kind,
+            segment_id=f"u{self.segment}",
+            source_text=text,
+            translations=self._translations(text),
+            start=self.start,
+            end=self.samples / SAMPLE_RATE,
         )
+        self.queue.put_nowait(result)
+        return result
+
+    def _translations(self, text: str) -> dict[str, str]:
+        glossary = self.config.glossary
+        return {lang: translate(text, lang, glossary) for lang in self.config.target_languages}
+
+    def _revise_previous(self) -> None:
+        """The final before this one, revised if ``revise`` has a better text for it."""
+        earlier = self.previous
+        if earlier is not None and earlier.source_text in self.revise:
+            text = self.revise[earlier.source_text]
+            self.queue.put_nowait(
+                CaptionResult(
+                    ResultKind.REVISION,
+                    earlier.segment_id,
+                    text,
+                    self._translations(text),
+                    earlier.start,
+                    earlier.end,
+                )
+            )
 
     def _finalize(self) -> None:
         if not self.words:
             return
         self.due[f"u{self.segment}"] = asyncio.get_running_loop().time() + self.final_hold
-        self._emit(ResultKind.FINAL)
+        final = self._emit(ResultKind.FINAL)
+        self._revise_previous()
+        self.previous = final
         text = self._text()
         for lang in sorted(self.speech_languages):
             audio = translate(text, lang).encode()
@@ -165,6 +193,7 @@ class ScriptedEngine(Engine):
 
     def __init__(self, final_hold: float = 0.0, **options) -> None:
         self.final_hold = final_hold
+        self.revise: dict[str, str] = {}  # a final's text -> its revision (ScriptedSession)
         self.sessions: list[ScriptedSession] = []  # every session started, for tests to inspect
 
     def language_support(self) -> LanguageSupport:
@@ -178,6 +207,6 @@ class ScriptedEngine(Engine):
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if config.source_language == "xx":
             raise EngineError("no such language", permanent=True)
-        session = ScriptedSession(config, self.final_hold)
+        session = ScriptedSession(config, self.final_hold, self.revise)
         self.sessions.append(session)
         return session

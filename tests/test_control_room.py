@@ -16,6 +16,7 @@ from django.utils import timezone
 from captions import corrections, exports, lease, protocol
 from captions.control import parse_command
 from captions.corrections import CorrectionError
+from captions.engines import get_engine
 from captions.models import Caption, CaptionRevision, Event, GlossaryTerm
 from presenter_site.asgi import application
 from tests.test_access import logged_in, organizer, refusal, staff_user
@@ -154,6 +155,66 @@ async def test_a_correction_reaches_listeners_as_a_revision_and_the_export_holds
     )
     assert [(r, t) for r, t, _ in history] == [(0, "alpha bravo"), (1, "Alpha Bravo Charlie")]
     assert history[0][2] is None and history[1][2] is not None
+    for comm in (spanish, room, speaker):
+        await comm.disconnect()
+
+
+@pytest.fixture
+def revising_engine():
+    """The scripted engine, revising a final "alpha" once the next final is out."""
+    engine = get_engine()
+    engine.revise = {"alpha": "Alpha, yes"}
+    yield engine
+    engine.revise = {}
+
+
+async def test_the_engine_s_revision_of_a_final_reaches_listeners_and_the_room(
+    event, revising_engine
+):
+    spanish, _ = await join(event.slug, "es")
+    room, _ = await moderator(event)
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    first = await until(spanish, lambda m: m["type"] == "caption" and m["final"])
+    assert first["text"] == "[es] alpha"
+    await speak(speaker, 2)
+    revised = await until(spanish, lambda m: m.get("revision") == 1)
+    assert (revised["seq"], revised["text"], revised["final"]) == (
+        first["seq"],
+        "[es] Alpha, yes",
+        True,
+    )
+    echoed = await until(room, lambda m: m["type"] == "revision")
+    assert (echoed["seq"], echoed["text"], echoed["revision"]) == (first["seq"], "Alpha, yes", 1)
+    rows = await database_sync_to_async(list)(
+        Caption.objects.filter(event=event, seq=first["seq"]).values_list("language", "text")
+    )
+    assert dict(rows) == {"en": "Alpha, yes", "es": "[es] Alpha, yes", "fr": "[fr] Alpha, yes"}
+    history = await database_sync_to_async(list)(
+        CaptionRevision.objects.order_by("revision").values_list("revision", "text", "author")
+    )
+    assert history == [(0, "alpha", None), (1, "Alpha, yes", None)]  # no moderator: the engine
+    for comm in (spanish, room, speaker):
+        await comm.disconnect()
+
+
+async def test_a_moderator_s_correction_is_never_overwritten_by_the_engine_s_revision(
+    event, revising_engine
+):
+    spanish, _ = await join(event.slug, "es")
+    room, _ = await moderator(event)
+    speaker = await start_presenter(event)
+    await speak(speaker, 1)
+    first = await until(room, lambda m: m["type"] == "final")
+    assert (await correct(room, first["seq"], 0, "Alfa"))["revision"] == 1
+    await speak(speaker, 2)  # the engine revises "alpha" now
+    await speak(speaker, 1)  # results are relayed in order: the revision was handled before
+    await until(spanish, lambda m: m["type"] == "caption" and m["final"] and "delta" in m["text"])
+    rows = await database_sync_to_async(list)(
+        Caption.objects.filter(event=event, seq=first["seq"]).values_list("language", "text")
+    )
+    assert dict(rows)["en"] == "Alfa"
+    assert await database_sync_to_async(CaptionRevision.objects.count)() == 2  # 0 and Alfa
     for comm in (spanish, room, speaker):
         await comm.disconnect()
 

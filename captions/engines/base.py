@@ -47,6 +47,9 @@ class SessionConfig:
 class ResultKind(enum.Enum):
     PARTIAL = "partial"
     FINAL = "final"
+    # A better text for a final already yielded (same ``segment_id``): the engine looked again
+    # once the speech after it was in. Stored and sent as a correction of that final.
+    REVISION = "revision"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,10 @@ class CaptionResult:
     @property
     def is_final(self) -> bool:
         return self.kind is ResultKind.FINAL
+
+    @property
+    def is_revision(self) -> bool:
+        return self.kind is ResultKind.REVISION
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,12 @@ async def caption_audio(samples: np.ndarray, config: SessionConfig, realtime: bo
 
     feeder = asyncio.create_task(feed())
     async for result in session.results():
-        if isinstance(result, CaptionResult) and result.is_final and result.source_text:
+        if not isinstance(result, CaptionResult) or not result.source_text:
+            continue
+        if result.is_final:
             finals.append(result)
+        elif result.is_revision:  # a better text for a final already in (engines/base.py)
+            finals = [result if f.segment_id == result.segment_id else f for f in finals]
     await feeder
     return finals
 
