@@ -26,10 +26,13 @@ from captions.engines.offline.policy import (
     Final,
     Partial,
     PolicyParams,
+    Review,
+    Revision,
     StreamingPolicy,
     ends_sentence,
     shown_guess,
 )
+from captions.engines.offline.review import TimedWord
 
 WORD = 0.32  # seconds of audio per word: 10 frames
 VOCABULARY = [f"w{n}" for n in range(1, 1000)]
@@ -59,6 +62,17 @@ class FakeDecoder:
     delay: float = 0.3  # seconds of stream time a decode takes
     busy: bool = False  # partial decodes find the decoder busy
     asked: list[Decode] = field(default_factory=list)
+    doubts: set[str] = field(default_factory=set)  # words a scored decode is unsure of
+    revisions: dict[str, str] = field(default_factory=dict)  # a final's text -> its review's
+    reviews: list[Review] = field(default_factory=list)
+
+    def scored(self, request: Decode, text: str | None) -> list[TimedWord]:
+        """A scored decode's words: probability 0.1 if doubted, else 0.9 (times unused)."""
+        if not request.scored or not text:
+            return []
+        return [
+            TimedWord(" " + w, 0.0, 0.0, 0.1 if w in self.doubts else 0.9) for w in text.split()
+        ]
 
     def hear(self, request: Decode) -> str | None:
         if self.busy and not request.final:
@@ -73,6 +87,23 @@ class FakeDecoder:
         own = set(np.round(request.audio[len(request.audio) - request.fresh :] * 1000).astype(int))
         assert all(v in own for v in numbers[len(prefix) :]), request
         return " ".join(heard[len(prefix) :])
+
+    def review(self, request: Review) -> str | None:
+        """The final's revision, checking that the review hears the final and speech after it."""
+        self.reviews.append(request)
+        if self.busy:
+            return None
+        prefix, text = request.prefix.split(), [w.text.strip() for w in request.first]
+        own = self._numbers(request.audio[: request.cut])
+        after = self._numbers(request.audio[request.cut :])
+        assert [self.words[v - 1] for v in own] == prefix + text, request
+        assert after and min(after) == own[-1] + 1, request  # the next words, no gap
+        return self.revisions.get(" ".join(text), "")
+
+    def _numbers(self, audio: np.ndarray) -> list[int]:
+        values, counts = np.unique(np.round(audio * 1000).astype(int), return_counts=True)
+        enough = round(WORD * SAMPLE_RATE) // 2
+        return [v for v, n in zip(values, counts, strict=True) if v and n >= enough]
 
 
 def run(
@@ -92,13 +123,19 @@ def run(
             log.append((now / SAMPLE_RATE, action))
             if isinstance(action, Decode):
                 decoder.asked.append(action)
+            if isinstance(action, Decode | Review):
                 waiting.append((now + round(decoder.delay * SAMPLE_RATE), action))
 
     def answer_due(now):
         for due, request in list(waiting):
             if due <= now:
                 waiting.remove((due, request))
-                carry_out(policy.decoded(request.id, decoder.hear(request)), now)
+                if isinstance(request, Review):
+                    carry_out(policy.reviewed(request.id, decoder.review(request)), now)
+                else:
+                    text = decoder.hear(request)
+                    words = decoder.scored(request, text)
+                    carry_out(policy.decoded(request.id, text, words), now)
 
     for start in range(0, len(audio), CHUNK):
         chunk = audio[start : start + CHUNK]
@@ -375,6 +412,65 @@ def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts,
     audio, words = talk(*flat)
     log = run(audio, FakeDecoder(words, delay=delay), PolicyParams(context_utterances=chain))
     assert final_words(log) == words
+
+
+# ------------------------------------------------------------------ second look (review.py)
+
+
+def talk_words(count: int, first: int = 0) -> str:
+    return " ".join(VOCABULARY[first : first + count])
+
+
+def test_a_short_final_is_reviewed_with_the_speech_after_it_and_its_revision_emitted():
+    first = talk_words(10, 40) + "."  # 3.2 s: long enough not to be reviewed itself
+    audio, words = talk(first, 1.0, "six seven", 1.0, talk_words(12) + ".", 1.0)
+    decoder = FakeDecoder(words, doubts={"seven"}, revisions={"six seven": "sixty seven"})
+    log = run(audio, decoder)
+    assert [" ".join(w.text.strip() for w in r.first) for r in decoder.reviews] == ["six seven"]
+    review = decoder.reviews[0]
+    assert review.prefix == first  # heard as its final decode heard it
+    assert len(review.audio) - review.cut >= 2.9 * SAMPLE_RATE  # review_after of what follows
+    revisions = [a for _, a in log if isinstance(a, Revision)]
+    final = next(f for f in finals(log) if f.text == "six seven")
+    assert [(r.segment_id, r.text) for r in revisions] == [(final.segment_id, "sixty seven")]
+    assert (revisions[0].start, revisions[0].end) == (final.start, final.end)
+    assert final_words(log) == words  # the finals themselves are unchanged
+
+
+def test_only_a_short_final_with_a_doubtful_word_and_speech_after_it_is_reviewed():
+    long = talk_words(12) + "."  # 3.8 s of its own
+    audio, words = talk(long, 1.0, "x y", 1.0, talk_words(12, 20) + ".", 1.0)
+    doubts = {words[0], words[11], "y"}
+    decoder = FakeDecoder(words, doubts=doubts)
+    run(audio, decoder)
+    assert [[w.text.strip() for w in r.first] for r in decoder.reviews] == [["x", "y"]]
+    assert not any(d.scored for d in decoder.asked if not d.final)  # partials are not scored
+    decoder = FakeDecoder(words, doubts={words[0], words[11]})  # "x y" is sure
+    run(audio, decoder)
+    assert decoder.reviews == []
+    audio, words = talk("x y", 4.0, "z.", 1.0)  # silence for review_after, then speech
+    decoder = FakeDecoder(words, doubts={"y"})
+    run(audio, decoder)
+    assert decoder.reviews == []
+    audio, words = talk("x y", 1.0, talk_words(12, 20) + ".", 1.0)
+    decoder = FakeDecoder(words, doubts={"y"})
+    run(audio, decoder, PolicyParams(review_after=None))
+    assert decoder.reviews == [] and not any(d.scored for d in decoder.asked)
+
+
+def test_a_review_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it():
+    audio, words = talk("a b", 0.6, talk_words(12, 20) + ".", 1.0)
+    decoder = FakeDecoder(words, delay=0.5, doubts={"b"})
+    log = run(audio, decoder)
+    assert final_words(log) == words
+    assert len(decoder.reviews) == 1
+    ends = [t for t, a in log if isinstance(a, Final)]
+    asked = next(t for t, a in log if isinstance(a, Review))
+    assert not any(t for t, a in log if isinstance(a, Decode) and a.final and t == asked)
+    assert asked < ends[-1]  # during the next utterance, in place of a partial
+    decoder = FakeDecoder(words, busy=True, doubts={"b"})
+    log = run(audio, decoder)
+    assert final_words(log) == words and not any(isinstance(a, Revision) for _, a in log)
 
 
 def test_no_decode_is_longer_than_whisper_hears_at_once():

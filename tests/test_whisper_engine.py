@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +14,7 @@ from captions.engines.base import CaptionResult, SessionConfig, SpeechResult
 from captions.engines.offline import OfflineEngine
 from captions.engines.offline.decoder import (
     DecodeOptions,
+    Heard,
     WhisperDecoder,
     after_overlap,
     before_loop,
@@ -160,8 +162,8 @@ async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
     audio = np.frombuffer(pcm(speech_wav("Good morning everyone.")), "<i2") / 32768
     request = Decode(1, audio.astype(np.float32), len(audio), len(audio), "", "", 1, True)
     session.cancelled.add(1)
-    assert session._decode_now(request) is None
-    assert "morning" in session._decode_now(request).lower()
+    assert session._decode_now(request) == (None, [])
+    assert "morning" in session._decode_now(request)[0].lower()
     await session.close()
 
 
@@ -174,8 +176,8 @@ class EchoingDecoder(WhisperDecoder):
     def _decode(self, audio, options):
         self.calls.append((len(audio) / 16000, options))
         if options.prefix:
-            return "as the art of printing. And so"
-        return "of printing and so on"
+            return Heard("as the art of printing. And so", None)
+        return Heard("of printing and so on", None)
 
 
 def test_a_decode_that_starts_over_on_its_context_is_done_again_on_the_fresh_audio():
@@ -298,3 +300,22 @@ def test_the_packaged_model_encodes_common_words_as_whisper_was_trained_to_read_
         assert len(tokenizer.encode(word)) == 1, word
     text = " But, though on the whole, Ünïcode 中文"
     assert tokenizer.decode(tokenizer.encode(text)) == text
+
+
+def test_decoded_words_are_timed_in_order_within_the_audio_and_scored(engine):
+    from tests.corpus import audio, load_manifest
+
+    item = next(i for i in load_manifest() if i.id == "en-native-lj-printing")
+    clip = audio(item)[: 8 * 16000]
+    options = DecodeOptions("en", beam_size=3, window=16.0)
+    text, words = engine.decoder.decode_words(clip, options)
+    assert text and "".join(w.text for w in words).split() == text.split()
+    starts = [w.start for w in words]
+    assert starts == sorted(starts) and all(w.start <= w.end <= 8.0 for w in words)
+    assert all(0.0 <= w.probability <= 1.0 for w in words)
+    assert sum(w.probability > 0.5 for w in words) >= 0.8 * len(words)  # clear speech
+    # After a forced prefix, only the new words, timed from the audio's start all the same.
+    half = len(words) // 2
+    prefix = "".join(w.text for w in words[:half]).strip()
+    after, later = engine.decoder.decode_words(clip, replace(options, prefix=prefix))
+    assert later and later[0].start >= words[half - 1].start

@@ -18,12 +18,13 @@ import functools
 import math
 import re
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .agreement import word_key
 from .languages import normalize_language
+from .review import TimedWord
 from .script import to_script
 
 SAMPLE_RATE = 16_000
@@ -83,6 +84,7 @@ class DecodeOptions:
     # decode comes within a second, and a second decode would hold up the final): it keeps
     # the words before the loop (``before_loop``), or none.
     retry_loops: bool = True
+    scored: bool = False  # keep the tokens and the encoding for ``decode_words``
 
     @classmethod
     def for_request(cls, request, language: str, hotwords: str = "") -> DecodeOptions:
@@ -118,6 +120,17 @@ def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
     return min(MAX_FRAMES, window)
 
 
+@dataclass(frozen=True)
+class Heard:
+    """One decode's text; with ``DecodeOptions.scored``, the tokens it is made of (none when
+    the text is not exactly what was decoded: a loop retried, an invention dropped, an echo).
+    """
+
+    text: str
+    encoded: object = field(repr=False)  # the encoder's output (CTranslate2 StorageView)
+    tokens: list[int] = field(default_factory=list)
+
+
 class WhisperDecoder:
     """Decodes with a loaded faster-whisper ``WhisperModel``; call from one thread at a time."""
 
@@ -125,6 +138,9 @@ class WhisperDecoder:
         self.model = model
 
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
+        return self._decode_or_redo(audio, options).text
+
+    def _decode_or_redo(self, audio: np.ndarray, options: DecodeOptions) -> Heard:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech.
 
         A final decode caught repeating itself is tried once more with repeated 3-grams
@@ -138,20 +154,60 @@ class WhisperDecoder:
         previous-text prompt instead, and any words it shares with the forced text's end are
         dropped.
         """
-        text = self._decode(audio, options)
-        if options.prefix and echoes(text, options.prefix) and options.fresh_seconds:
+        heard = self._decode(audio, options)
+        if options.prefix and echoes(heard.text, options.prefix) and options.fresh_seconds:
             fresh = audio[-int(options.fresh_seconds * SAMPLE_RATE) :]
             prompt = " ".join(t for t in (options.prompt, options.prefix) if t)
-            alone = replace(options, prefix="", prompt=prompt)
-            text = after_overlap(self._decode(fresh, alone), options.prefix)
-        return text
+            alone = replace(options, prefix="", prompt=prompt, scored=False)
+            return Heard(after_overlap(self._decode(fresh, alone).text, options.prefix), None)
+        return heard
 
-    def _decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
+    def decode_words(
+        self, audio: np.ndarray, options: DecodeOptions
+    ) -> tuple[str, list[TimedWord]]:
+        """``decode``, and its words timed and scored, for a second look at a final (review.py).
+
+        Each word's probability is the mean of its tokens' as the decoder saw them (the
+        decode's own prompt and prefix before them) and its place in ``audio`` comes from
+        Whisper's cross-attention alignment (faster-whisper's word timestamps): one forced
+        pass of the decoder over the same encoding. A decode done again (an echo, a loop) or
+        cleaned has no words: its text is not what was scored.
+        """
+        heard = self._decode_or_redo(audio, replace(options, scored=True))
+        if not heard.tokens:
+            return heard.text, []
+        return heard.text, self._timed_words(audio, options, heard)
+
+    def _timed_words(self, audio: np.ndarray, options: DecodeOptions, heard) -> list[TimedWord]:
+        tokenizer = self._tokenizer(normalize_language(options.language), options.task)
+        prefix = self._prefix(tokenizer, options)
+        frames = min(len(audio) // (SAMPLE_RATE // FRAMES_PER_SECOND), MAX_FRAMES)
+        aligned = self.model.model.align(
+            heard.encoded, self._prompt(tokenizer, options), [prefix + heard.tokens], frames
+        )[0]
+        # As faster-whisper's find_alignment: token -> frame pairs, a word's times are where
+        # its first token and the next word's begin, 50 frames a second after the encoder.
+        pairs = np.array(aligned.alignments)
+        jumps = np.pad(np.diff(pairs[:, 0]), (1, 0), constant_values=1).astype(bool)
+        jump_times = pairs[jumps, 1] / self.model.tokens_per_second
+        probabilities = np.array(aligned.text_token_probs)[len(prefix) :]
+        words, word_tokens = tokenizer.split_to_word_tokens(heard.tokens + [tokenizer.eot])
+        timed, at = [], 0
+        for word, tokens in zip(words[:-1], word_tokens[:-1], strict=True):
+            first, after = len(prefix) + at, len(prefix) + at + len(tokens)
+            if after >= len(jump_times):
+                return []  # the alignment is shorter than the text: no times to trust
+            text = to_script(word, options.language) if options.task == "transcribe" else word
+            probability = float(np.mean(probabilities[at : at + len(tokens)]))
+            timed.append(TimedWord(text, jump_times[first], jump_times[after], probability))
+            at += len(tokens)
+        return timed
+
+    def _decode(self, audio: np.ndarray, options: DecodeOptions) -> Heard:
         encoded = self._encode(audio, options.window)
         language = normalize_language(options.language)
         tokenizer = self._tokenizer(language, options.task)
-        prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
-        prefix = prefix[-MAX_PROMPT_TOKENS:]
+        prefix = self._prefix(tokenizer, options)
         prompt = self._prompt(tokenizer, options) + prefix
         for no_repeat in (0, 3) if options.retry_loops else (0,):
             result = self.model.model.generate(
@@ -170,14 +226,22 @@ class WhisperDecoder:
             tokens = result.sequences_ids[0]
             if tokens[: len(prefix)] == prefix:
                 tokens = tokens[len(prefix) :]
-            text = tokenizer.decode([t for t in tokens if t < tokenizer.eot]).strip()
-            if not options.retry_loops:
-                text = before_loop(text)  # a partial keeps its real words, if any
-            if not repeats(text):
+            tokens = [t for t in tokens if t < tokenizer.eot]
+            decoded = tokenizer.decode(tokens).strip()
+            text = decoded if options.retry_loops else before_loop(decoded)  # a partial keeps
+            if not repeats(text):  # its real words, if any
                 break
         if not prefix and _silent(result, len(tokens)):
-            return ""
-        return clean(text, options)
+            return Heard("", encoded)
+        text = clean(text, options)
+        if not (options.scored and not no_repeat and text and text == clean(decoded, options)):
+            return Heard(text, encoded)
+        return Heard(text, encoded, tokens)
+
+    @staticmethod
+    def _prefix(tokenizer, options: DecodeOptions) -> list[int]:
+        prefix = tokenizer.encode(" " + options.prefix.strip()) if options.prefix else []
+        return prefix[-MAX_PROMPT_TOKENS:]
 
     def _encode(self, audio: np.ndarray, min_window: float):
         import ctranslate2

@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .agreement import LocalAgreement, common_prefix
+from .review import TimedWord, doubtful
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
@@ -100,6 +101,9 @@ class PolicyParams:
     final_window: float = 16.0
     final_keeps_agreed: bool = False  # force the agreed words into the final decode too
     overload_after: float = 2.0
+    # A short final (under ``context_below`` of its own audio) is looked at again once this
+    # much audio after it is in, if there was speech in it (review.py); None: never.
+    review_after: float | None = 3.0
 
 
 # ------------------------------------------------------------------ actions
@@ -122,6 +126,9 @@ class Decode:
     beam: int
     final: bool
     window: float = 30.0  # the decoder's encoder window, at least: shorter is faster
+    # Answer with the words scored too (``decoded(id, text, words)``): the final of a short
+    # utterance, which is looked at again if a word is doubtful (``PolicyParams.review_after``).
+    scored: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,6 +157,37 @@ class Final:
 
 
 @dataclass(frozen=True)
+class Review:
+    """Look again at the final ``segment_id`` (``text``), now that the speech after it is in.
+
+    ``audio`` is what its final decode heard (context included, after ``prefix``) and the
+    audio after it; the final's own audio ends ``cut`` samples in. The session scores the
+    final's words and decodes again if one is doubtful (review.py), then answers
+    ``reviewed(id, text)``. Like a partial, it is given up if the decoder is busy.
+    """
+
+    id: int
+    segment_id: str
+    first: tuple[TimedWord, ...]  # the final's words as its decode scored them
+    audio: np.ndarray = field(repr=False)
+    cut: int
+    prefix: str
+    prompt: str
+    beam: int
+    window: float
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A better text for the final ``segment_id``, already emitted."""
+
+    segment_id: str
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
 class Behind:
     """The decoder cannot keep up (``True``), or caught up again (``False``)."""
 
@@ -161,7 +199,7 @@ class Done:
     """After finish(): every final is out."""
 
 
-Action = Decode | Cancel | Partial | Final | Behind | Done
+Action = Decode | Cancel | Partial | Final | Review | Revision | Behind | Done
 
 
 # ------------------------------------------------------------------ state
@@ -186,6 +224,9 @@ class Utterance:
     final_text: str | None = None  # its answer, while still valid (no speech since)
     ending: bool = False  # the pause or a cut ended it; waiting for its final decode
     end: int | None = None  # where its audio ends (its pause, or a cut): later audio is the next's
+    # Its final decode's audio start, forced prefix and prompt, and the words it scored.
+    heard_after: tuple[int, str, str] = (0, "", "")
+    final_words: tuple[TimedWord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -196,6 +237,20 @@ class Context:
     speech_start: int
     last_voiced: int
     text: str
+
+
+@dataclass(frozen=True)
+class Unreviewed:
+    """A short final waiting for the speech after it (``PolicyParams.review_after``)."""
+
+    segment_id: str
+    first: tuple[TimedWord, ...]
+    audio_start: int  # where its final decode's audio started (its context's, if any)
+    end: int  # where its own audio ends
+    prefix: str  # its final decode's forced prefix and prompt
+    prompt: str
+    start: float  # the final's times, in seconds
+    last_voiced: float
 
 
 @dataclass(frozen=True)
@@ -225,6 +280,8 @@ class StreamingPolicy:
         self.last_voiced = 0  # end of the last closed utterance's speech
         self.transcript: collections.deque[str] = collections.deque(maxlen=self.p.prompt_words)
         self.asked: dict[int, Asked] = {}
+        self.unreviewed: collections.deque[Unreviewed] = collections.deque()
+        self.reviewing: tuple[int, Unreviewed] | None = None  # the review in flight
         self.decodes = 0
         self.segments = 0
         self.skipped_since: int | None = None
@@ -244,14 +301,17 @@ class StreamingPolicy:
         self._trim_audio()
         return actions
 
-    def decoded(self, decode_id: int, text: str | None) -> list[Action]:
-        """The answer to ``Decode(decode_id)``: the text after its prefix, None if skipped."""
+    def decoded(
+        self, decode_id: int, text: str | None, words: Sequence[TimedWord] = ()
+    ) -> list[Action]:
+        """The answer to ``Decode(decode_id)``: the text after its prefix, None if skipped;
+        for a ``scored`` request, its words with their probabilities."""
         asked = self.asked.pop(decode_id, None)
         if asked is None:
             return []
         actions: list[Action] = []
         if asked.final:
-            actions += self._final_answer(asked, text or "")
+            actions += self._final_answer(asked, text or "", tuple(words))
         elif text is None:
             self._skipped(asked)
         elif asked.utterance is self.utterance:
@@ -259,9 +319,21 @@ class StreamingPolicy:
             actions += self._partial_answer(asked, text)
         return actions + self._overload_notice() + self._decide()
 
+    def reviewed(self, review_id: int, text: str | None) -> list[Action]:
+        """The answer to ``Review(review_id)``: the final's better text, "" to keep it as it
+        is, None if the decoder was busy (a review is not tried again: it is a bonus)."""
+        if self.reviewing is None or self.reviewing[0] != review_id:
+            return []
+        final, self.reviewing = self.reviewing[1], None
+        actions: list[Action] = []
+        if text:
+            actions.append(Revision(final.segment_id, text, final.start, final.last_voiced))
+        return actions + self._decide()
+
     def finish(self) -> list[Action]:
         """The stream ended: finalize the open utterance; ``Done`` follows the last final."""
         self.finishing = True
+        self.unreviewed.clear()  # no speech will follow them
         utterance, self.utterance = self.utterance, None
         actions: list[Action] = []
         if utterance is not None and (self._has_speech(utterance) or utterance.partials):
@@ -308,11 +380,14 @@ class StreamingPolicy:
 
     def _decide(self) -> list[Action]:
         actions = self._end_or_cut()
-        if self.asked:
+        if self.asked or self.reviewing is not None:
             return actions  # one decode in flight at a time
         if self.ending:
             return actions + [self._ask(self.ending.popleft(), final=True)]
         utterance = self.utterance
+        pausing = utterance is not None and self.silence >= self._samples(self.p.early_pause)
+        if not pausing and (review := self._review_due()) is not None:
+            return actions + [review]
         if utterance is None or not self._has_speech(utterance):
             if self.finishing and utterance is None and not self.done:
                 self.done = True
@@ -410,8 +485,11 @@ class StreamingPolicy:
         self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
         if final:
             utterance.final_decode = self.decodes
+            utterance.heard_after = (start, context.text if context else "", self._prompt(context))
         else:
             utterance.partial_at = audio_end
+        short = audio_end - utterance.audio_start < self._samples(self.p.context_below)
+        scored = final and short and self.p.review_after is not None and not utterance.emitted
         return Decode(
             self.decodes,
             self._slice(start, audio_end),
@@ -422,7 +500,32 @@ class StreamingPolicy:
             self.p.final_beam if final else self.p.partial_beam,
             final,
             self.p.final_window if final else self.p.partial_window,
+            scored,
         )
+
+    def _review_due(self) -> Review | None:
+        """The oldest short final with ``review_after`` of audio after it, if speech followed."""
+        after = self._samples(self.p.review_after or 0)
+        while self.unreviewed and self.now - self.unreviewed[0].end >= after:
+            final = self.unreviewed.popleft()
+            voiced = max(self.last_voiced, self.utterance.last_voiced if self.utterance else 0)
+            if final.audio_start < self.audio.offset or voiced <= final.end:
+                continue  # its audio is gone, or nothing was said after it
+            end = min(final.end + after, final.audio_start + self._samples(MAX_DECODE_SECONDS))
+            self.decodes += 1
+            self.reviewing = (self.decodes, final)
+            return Review(
+                self.decodes,
+                final.segment_id,
+                final.first,
+                self._slice(final.audio_start, end),
+                final.end - final.audio_start,
+                final.prefix,
+                final.prompt,
+                self.p.final_beam,
+                self.p.final_window,
+            )
+        return None
 
     def _keeps_agreed(self, final: bool) -> bool:
         return not final or self.p.final_keeps_agreed
@@ -528,13 +631,14 @@ class StreamingPolicy:
         utterance.speech_start, utterance.partials = end, 0
         return [final]
 
-    def _final_answer(self, asked: Asked, text: str) -> list[Action]:
+    def _final_answer(self, asked: Asked, text: str, words: tuple[TimedWord, ...]) -> list[Action]:
         utterance = asked.utterance
         if utterance.final_decode != asked.id:
             # Stale: speech went on after the pause, or the utterance was cut. A decode of the
             # open utterance up to its short pause is still a hypothesis of its words.
             return self._stale_final_answer(asked, text)
         utterance.final_decode = None
+        utterance.final_words = words
         if utterance.ending:
             return self._emit_final(utterance, text)
         utterance.final_text = text  # _decide ends the utterance when the pause is long enough
@@ -564,6 +668,7 @@ class StreamingPolicy:
         if not words and not utterance.partials:
             return []
         self.transcript.extend(words)
+        self._to_review(utterance, " ".join(words))
         return [
             Final(
                 utterance.segment_id,
@@ -573,6 +678,30 @@ class StreamingPolicy:
                 self._slice(utterance.speech_start, utterance.end or self.now),
             )
         ]
+
+    def _to_review(self, utterance: Utterance, text: str) -> None:
+        """Keep a short final with a doubtful word for a second look once the speech after it
+        is in (review.py): its final decode was ``scored``, and the words it scored are its
+        text (not when agreed words were forced before them).
+        """
+        words = utterance.final_words
+        scored = "".join(w.text for w in words).split()
+        if not words or not doubtful(words) or scored != text.split():
+            return
+        end = utterance.end if utterance.end is not None else self.now
+        start, prefix, prompt = utterance.heard_after
+        self.unreviewed.append(
+            Unreviewed(
+                utterance.segment_id,
+                words,
+                start,
+                end,
+                prefix,
+                prompt,
+                self._seconds(utterance.speech_start),
+                self._seconds(utterance.last_voiced),
+            )
+        )
 
     def _finished(self, utterance: Utterance, text: str) -> None:
         """Keep a finished utterance as context for the next ones; forget what is too old."""
@@ -614,6 +743,9 @@ class StreamingPolicy:
             keep.append(self.utterance.audio_start)
         if self.finished:
             keep.append(self.finished[0].audio_start)
+        keep += [final.audio_start for final in self.unreviewed]
+        if self.reviewing is not None:
+            keep.append(self.reviewing[1].audio_start)
         start = max(min(keep), self.now - self._samples(60.0))
         if start - self.audio.offset > SAMPLE_RATE * 10:  # in big steps: moving is not free
             self.audio.drop_before(start)

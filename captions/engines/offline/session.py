@@ -33,14 +33,26 @@ from ..base import (
     SpeechResult,
 )
 from .decoder import DecodeOptions
-from .policy import FRAME_SAMPLES, Behind, Cancel, Decode, Done, Final, Partial, StreamingPolicy
+from .policy import (
+    FRAME_SAMPLES,
+    Behind,
+    Cancel,
+    Decode,
+    Done,
+    Final,
+    Partial,
+    Review,
+    Revision,
+    StreamingPolicy,
+)
+from .review import TimedWord, revision
 
 logger = logging.getLogger(__name__)
 
 # One decode at a time per process: CTranslate2 already uses every core for one decode.
 DECODE_SLOT = threading.Lock()
 
-Emitted = Partial | Final | Behind | Done
+Emitted = Partial | Final | Revision | Behind | Done
 
 
 class OfflineSession(EngineSession):
@@ -87,8 +99,9 @@ class OfflineSession(EngineSession):
 
     def _carry_out(self, actions) -> None:
         for action in actions:
-            if isinstance(action, Decode):
-                task = asyncio.create_task(self._decode(action))
+            if isinstance(action, Decode | Review):
+                run = self._decode if isinstance(action, Decode) else self._review
+                task = asyncio.create_task(run(action))
                 self.decodes.add(task)
                 task.add_done_callback(self.decodes.discard)
             elif isinstance(action, Cancel):
@@ -101,7 +114,7 @@ class OfflineSession(EngineSession):
 
     async def _decode(self, request: Decode) -> None:
         try:
-            text = await asyncio.to_thread(self._decode_now, request)
+            text, words = await asyncio.to_thread(self._decode_now, request)
         except Exception as exc:
             logger.exception("speech recognition failed")
             self.queue.put_nowait(EngineError(f"speech recognition failed: {exc}", permanent=False))
@@ -110,21 +123,25 @@ class OfflineSession(EngineSession):
             return
         if text is None and not request.final:
             metrics.count_dropped_partial("engine")
-        self._carry_out(self.policy.decoded(request.id, text))
+        self._carry_out(self.policy.decoded(request.id, text, words))
         self._report_backlog()
 
-    def _decode_now(self, request: Decode) -> str | None:
+    def _decode_now(self, request: Decode) -> tuple[str | None, list[TimedWord]]:
         """In a worker thread: wait for the decoder (finals) or give up if it is busy."""
         if not DECODE_SLOT.acquire(blocking=request.final):
-            return None
+            return None, []
         try:
             if request.id in self.cancelled or self.closed:
                 self.cancelled.discard(request.id)
-                return None
+                return None, []
             hotwords = self.engine.hotwords(self.config) or ""
             options = DecodeOptions.for_request(request, self.config.source_language, hotwords)
             started = time.perf_counter()
-            text = self.engine.decoder.decode(request.audio, options)
+            words: list[TimedWord] = []
+            if request.scored:
+                text, words = self.engine.decoder.decode_words(request.audio, options)
+            else:
+                text = self.engine.decoder.decode(request.audio, options)
             took = time.perf_counter() - started
             new_audio = max(0, request.end - self.decoded_until) / SAMPLE_RATE
             metrics.observe_engine_rtf(new_audio, took)
@@ -139,7 +156,46 @@ class OfflineSession(EngineSession):
                 text,
             )
             self.decoded_until = max(self.decoded_until, request.end)
-            return text
+            return text, words
+        finally:
+            DECODE_SLOT.release()
+
+    async def _review(self, request: Review) -> None:
+        try:
+            text = await asyncio.to_thread(self._review_now, request)
+        except Exception:  # a failed second look must not end the session
+            logger.exception("reviewing a final failed")
+            text = ""
+        if not self.closed:
+            self._carry_out(self.policy.reviewed(request.id, text))
+
+    def _review_now(self, request: Review) -> str | None:
+        """In a worker thread, if the decoder is free: the final's better text, or ""."""
+        if not DECODE_SLOT.acquire(blocking=False):
+            return None
+        try:
+            if self.closed:
+                return None
+            options = DecodeOptions(
+                self.config.source_language,
+                beam_size=request.beam,
+                prefix=request.prefix,
+                prompt=request.prompt,
+                hotwords=self.engine.hotwords(self.config) or "",
+                window=request.window,
+                fresh_seconds=(len(request.audio) - request.cut) / SAMPLE_RATE,
+            )
+            started = time.perf_counter()
+            _, second = self.engine.decoder.decode_words(request.audio, options)
+            better = revision(request.first, second, request.cut / SAMPLE_RATE) or ""
+            logger.debug(
+                "review of %s in %.2f s: %s -> %s",
+                request.segment_id,
+                time.perf_counter() - started,
+                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in request.first),
+                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in second),
+            )
+            return better
         finally:
             DECODE_SLOT.release()
 
@@ -168,7 +224,7 @@ class OfflineSession(EngineSession):
         finally:
             self.queue.put_nowait(None)
 
-    async def _emit(self, action: Partial | Final | Behind) -> None:
+    async def _emit(self, action: Partial | Final | Revision | Behind) -> None:
         if isinstance(action, Behind):
             kind = NoticeKind.OVERLOADED if action.behind else NoticeKind.RECOVERED
             detail = "speech recognition is behind; partials dropped" if action.behind else ""
@@ -176,6 +232,8 @@ class OfflineSession(EngineSession):
         elif isinstance(action, Partial):
             if not self._superseded(action):
                 await self._emit_partial(action)
+        elif isinstance(action, Revision):
+            await self._emit_revision(action)
         else:
             await self._emit_final(action)
 
@@ -212,6 +270,21 @@ class OfflineSession(EngineSession):
         )
         if final.text:
             await self._speak(final.segment_id, final.text, translations)
+
+    async def _emit_revision(self, revised: Revision) -> None:
+        """A better text for a final already out: translated again, sent as a revised."""
+        logger.info("final %s revised: %s", revised.segment_id, revised.text)
+        translations = await asyncio.to_thread(self.engine.translate, revised.text, self.config)
+        self.queue.put_nowait(
+            CaptionResult(
+                ResultKind.REVISION,
+                revised.segment_id,
+                revised.text,
+                translations,
+                revised.start,
+                revised.end,
+            )
+        )
 
     async def _speak(self, segment_id: str, text: str, translations: dict[str, str]) -> None:
         texts = {self.config.source_language: text, **translations}
