@@ -14,7 +14,8 @@ streaming      the item fed at speaking pace through ``get_engine().start_sessio
                speak the same item at once through the one engine of the process).
 
 Columns (definitions in bench/speech_metrics.py, which computes them):
-  WER off / str   offline WER; WER of the streaming finals' texts joined, both against the
+  WER off / str   offline WER; WER of the streaming finals' texts joined (an engine revision
+                  replacing its final's text: listed as "revised" below the table), both against the
                   reference, over all items (reference words weighted). Target: str <= off + 1.
   drop            dropped phrases: maximal runs of >= 2 offline words that no final contains
                   (one SequenceMatcher alignment of normalised words) and of which >= 2 words
@@ -87,8 +88,8 @@ SENTENCES = [
 async def stream(engine, config, samples: np.ndarray, realtime: bool) -> list[list]:
     """Feed PCM16 ``samples`` through one session; return its results with arrival times.
 
-    Each result is ``[kind, arrival, segment, text, start, end]`` (kind "partial", "final" or
-    "notice"); arrival is in stream seconds (see the module docstring).
+    Each result is ``[kind, arrival, segment, text, start, end]`` (kind "partial", "final",
+    "revision" or "notice"); arrival is in stream seconds (see the module docstring).
     """
     session = await engine.start_session(config)
     events: list[list] = []
@@ -114,6 +115,7 @@ def event_row(result, arrival: float) -> list | None:
     """A result as a JSON row; speech clips are left out."""
     if hasattr(result, "source_text"):
         kind = "final" if result.is_final else "partial"
+        kind = "revision" if getattr(result, "is_revision", False) else kind
         return [kind, arrival, result.segment_id, result.source_text, result.start, result.end]
     if hasattr(result, "kind"):
         return ["notice", arrival, "", str(result.kind.value), 0.0, 0.0]
@@ -315,6 +317,7 @@ class Tally:
     missed: int = 0
     unmatched_finals: int = 0
     revisions: int = 0
+    corrections: list = field(default_factory=list)  # (run label, seconds after the final, text)
     speech: float = 0.0
     per_item: dict = field(default_factory=dict)  # item id -> [errors, reference words]
 
@@ -335,7 +338,13 @@ def tally_run(tally: Tally, offline: Offline, events: list[list], label: str) ->
 
     captions = shown(events)
     finals = [c for c in captions if c.final]
-    words = m.normalise(" ".join(f.text for f in finals))
+    # The transcript as it ends: an engine revision replaces its final's text (review.py).
+    revised = {segment: (t, text) for kind, t, segment, text, *_ in events if kind == "revision"}
+    for final in finals:
+        if final.segment in revised:
+            t, text = revised[final.segment]
+            tally.corrections.append((label, t - final.arrival, f"{final.text!r} -> {text!r}"))
+    words = m.normalise(" ".join(revised.get(f.segment, (0, f.text))[1] for f in finals))
     if offline.reference is not None:
         errors = m.word_errors(offline.reference, words)
         tally.errors += errors
@@ -433,6 +442,8 @@ def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int =
         for label, phrase in tally.dropped:
             words = " ".join(w.text for w in phrase)
             print(f"  dropped  {label}  {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {words}")
+        for label, after, change in tally.corrections:
+            print(f"  revised  {label}  {after:5.1f} s after its final: {change}")
     for line in (line for r in result["rounds"] for line in slowest_finals(r, offlines, slowest)):
         print(line)
     for run in result["checks"]:

@@ -20,7 +20,9 @@ A way ending in "+chain" hears every finished utterance that began within contex
 (and follows the next within context_gap) before its own, instead of the previous one only.
 A way ending in "+revise" decodes each short utterance again once the next one is in and
 keeps the part before the next one's words (SHOW_REVISIONS=1 lists the changes): what a
-correction sent after the next final would do.
+correction sent after the next final would do. A way ending in "+review" does what the engine
+does (review.py): a short final's decode is scored, and one with a doubtful word is decoded
+again with ``review_after`` seconds of audio after it; the revision the rule keeps replaces it.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
     """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
     from captions.engines.offline.decoder import DecodeOptions
 
+    realign, way = way.endswith("+review"), way.removesuffix("+review")
     revise, way = way.endswith("+revise"), way.removesuffix("+revise")
     chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
@@ -103,11 +106,17 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         )
         audio = samples[int(start * RATE) : int(span.end * RATE)]
         started = time.perf_counter()
-        texts.append(decoder.decode(audio, options))
+        if realign and fresh < params.context_below:  # scored, as the policy asks it
+            text, words = decoder.decode_words(audio, options)
+        else:
+            text, words = decoder.decode(audio, options), []
+        texts.append(text)
         seconds += time.perf_counter() - started
-        asked.append((start, prefix, options.prompt))
+        asked.append((start, prefix, options.prompt, words))
     if revise:
         seconds += revise_short(decoder, params, item, samples, spans, texts, asked)
+    if realign:
+        seconds += review_short(decoder, params, item, samples, spans, texts, asked)
     return texts, seconds
 
 
@@ -127,7 +136,7 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
             continue
         if following.start - span.end > params.context_gap:
             continue
-        start, prefix, prompt = asked[index]
+        start, prefix, prompt, _ = asked[index]
         options = DecodeOptions(
             item.language,
             beam_size=params.final_beam,
@@ -151,6 +160,43 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
             if os.environ.get("SHOW_REVISIONS") and revised != texts[index]:
                 print(f"  {span.start:6.1f} s: {texts[index]!r} -> {revised!r}", file=sys.stderr)
             texts[index] = revised
+    return seconds
+
+
+def review_short(decoder, params, item, samples, spans, texts, asked) -> float:
+    """The engine's second look (review.py): each short final with a doubtful word decoded
+    again with ``review_after`` seconds of audio after it (if speech followed within them),
+    the revision the engine's rule keeps replacing it. Returns the decoder's seconds."""
+    from captions.engines.offline.decoder import DecodeOptions
+    from captions.engines.offline.review import doubtful, revision
+
+    seconds = 0.0
+    for index in range(len(spans) - 1):
+        span, following = spans[index], spans[index + 1]
+        start, prefix, prompt, first = asked[index]
+        if not first or not doubtful(first):
+            continue
+        after = min(span.end + params.review_after, following.end)
+        if following.start >= after:
+            continue  # nothing said within review_after of it
+        options = DecodeOptions(
+            item.language,
+            beam_size=params.final_beam,
+            prefix=prefix,
+            prompt=prompt,
+            window=params.final_window,
+            fresh_seconds=after - span.end,
+        )
+        started = time.perf_counter()
+        _, second = decoder.decode_words(samples[int(start * RATE) : int(after * RATE)], options)
+        revised = revision(first, second, span.end - start)
+        seconds += time.perf_counter() - started
+        if os.environ.get("SHOW_REVISIONS"):
+            was = " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in first)
+            now = " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in second)
+            print(f"  {item.id} {span.start:6.1f} s [{was}] -> [{now}]: {revised!r}",
+                  file=sys.stderr)  # fmt: skip
+        texts[index] = revised or texts[index]
     return seconds
 
 
