@@ -262,46 +262,6 @@ def test_a_partial_that_falls_into_a_loop_keeps_its_words_before_the_loop():
         assert before_loop(speech) == speech
 
 
-def byte_level_bpe(merges: list[str]):
-    """A byte-level BPE tokenizer (GPT-2's kind) with the 256 byte tokens and ``merges``."""
-    import json
-
-    from tokenizers import Tokenizer, pre_tokenizers
-
-    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
-    vocab = {char: index for index, char in enumerate(alphabet)}
-    for merge in ["Ġ t", "h e", "Ġt he", "Ġ a"]:  # ids 256.. in rank order
-        vocab["".join(merge.split(" "))] = len(vocab)
-    byte_level = {"add_prefix_space": False, "trim_offsets": True, "use_regex": True}
-    data = {
-        "version": "1.0",
-        "model": {"type": "BPE", "vocab": vocab, "merges": merges},
-        "pre_tokenizer": {"type": "ByteLevel", **byte_level},
-        "decoder": {"type": "ByteLevel", **byte_level},
-    }
-    return Tokenizer.from_str(json.dumps(data))
-
-
-def test_a_tokenizer_that_lost_a_merge_gets_it_back_at_its_rank():
-    from captions.engines.offline.model import repaired_tokenizer
-
-    broken = byte_level_bpe(["h e", "Ġt he", "Ġ a"])  # "Ġ t" lost, as in the packaged file
-    assert broken.encode(" the a").tokens == ["Ġ", "t", "he", "Ġa"]
-    repaired = repaired_tokenizer(broken)
-    assert repaired.encode(" the a").tokens == ["Ġthe", "Ġa"]
-    whole = byte_level_bpe(["Ġ t", "h e", "Ġt he", "Ġ a"])
-    assert repaired_tokenizer(whole) is whole  # nothing lost: the same object
-
-
-def test_the_packaged_model_encodes_common_words_as_whisper_was_trained_to_read_them(engine):
-    """The word " the" is one token, not a space and "the": prefixes and prompts read as trained."""
-    tokenizer = engine.decoder._tokenizer("en", "transcribe")
-    for word in (" the", " to", " that", " though", " than"):
-        assert len(tokenizer.encode(word)) == 1, word
-    text = " But, though on the whole, Ünïcode 中文"
-    assert tokenizer.decode(tokenizer.encode(text)) == text
-
-
 def test_decoded_words_are_timed_in_order_within_the_audio_and_scored(engine):
     from tests.corpus import audio, load_manifest
 

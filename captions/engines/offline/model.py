@@ -10,7 +10,6 @@ faster-whisper as usual (a size such as "small" downloads the official conversio
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import os
 import shutil
@@ -131,61 +130,9 @@ def _load(model_settings: ModelSettings):
     name = model_settings.name
     source = str(packaged_model_dir()) if name == PACKAGED else name
     logger.info("loading Whisper model %s (%s)", name, model_settings.compute_type)
-    model = WhisperModel(
+    return WhisperModel(
         source,
         device="cpu",
         compute_type=model_settings.compute_type,
         cpu_threads=model_settings.threads or (os.cpu_count() or 1),
     )
-    model.hf_tokenizer = repaired_tokenizer(model.hf_tokenizer)
-    return model
-
-
-def repaired_tokenizer(tokenizer):
-    """``tokenizer`` with the byte-pair merges its vocabulary needs and its file lacks.
-
-    The packaged base model's tokenizer.json has 49,999 merges for Whisper's 50,000: the
-    first, "Ġ t", is gone (a converter that took merges.txt's first line for its version
-    header). Without it no token can start with "Ġt", so " the", " to", " that", " this"
-    are encoded as a bare space and the rest: every forced prefix and prompt holding such a
-    word reached the model as text it never saw in training, and word scores of such words
-    came out near 0. Decoding was not affected (tokens are looked up in the vocabulary).
-
-    In a byte-level BPE vocabulary the token made by the merge of rank r has id 256 + r, so
-    a token (longer than one byte, not a special token) that no merge makes is a lost merge:
-    it is put back at its rank, split into the two known tokens it is made of.
-    """
-    from tokenizers import Tokenizer
-
-    data = json.loads(tokenizer.to_str())
-    model = data["model"]
-    if model.get("type") != "BPE":
-        return tokenizer
-    vocab: dict[str, int] = model["vocab"]
-    merges = [m.split(" ") if isinstance(m, str) else list(m) for m in model["merges"]]
-    made = {vocab.get(a + b) for a, b in merges}
-    lost = []
-    for token, index in sorted(vocab.items(), key=lambda item: item[1]):
-        if index < 256 or index in made or token.startswith("<|"):
-            continue
-        splits = [
-            (token[:k], token[k:])
-            for k in range(1, len(token))
-            if vocab.get(token[:k], index) < index and vocab.get(token[k:], index) < index
-        ]
-        if splits:
-            lost.append((index, list(splits[0])))
-    if not lost:
-        return tokenizer
-    ids = [vocab[a + b] for a, b in merges]
-    for index, pair in lost:
-        rank = sum(1 for made_id in ids if made_id < index)
-        merges.insert(rank, pair)
-        ids.insert(rank, index)
-    logger.info(
-        "the model's tokenizer lacks %d merge(s) (%s): put back",
-        len(lost),
-        ", ".join(" ".join(pair) for _, pair in lost[:5]),
-    )
-    model["merges"] = [" ".join(pair) for pair in merges]
-    return Tokenizer.from_str(json.dumps(data))
