@@ -98,6 +98,8 @@ class FakeDecoder:
         after = self._numbers(request.audio[request.cut :])
         assert [self.words[v - 1] for v in own] == prefix + text, request
         assert after and min(after) == own[-1] + 1, request  # the next words, no gap
+        fresh = self._numbers(request.audio[len(request.audio) - request.fresh :])
+        assert set(own[len(prefix) :]) <= set(fresh), request  # its words are the fresh audio's
         return self.revisions.get(" ".join(text), "")
 
     def _numbers(self, audio: np.ndarray) -> list[int]:

@@ -279,3 +279,23 @@ def test_decoded_words_are_timed_in_order_within_the_audio_and_scored(engine):
     prefix = "".join(w.text for w in words[:half]).strip()
     after, later = engine.decoder.decode_words(clip, replace(options, prefix=prefix))
     assert later and later[0].start >= words[half - 1].start
+
+
+async def test_a_session_revises_a_doubtful_word_the_second_decode_is_sure_of(engine):
+    """The session's second look (review.py) with the real model, on clear speech: a final
+    whose decode had "mourning" at 0.1 is revised to what the decoder is sure it heard."""
+    from captions.engines.offline.policy import Review
+    from captions.engines.offline.review import TimedWord
+
+    session = await engine.start_session(SessionConfig("en", ()))
+    audio = np.frombuffer(pcm(speech_wav(TALK)), "<i2").astype(np.float32) / 32768
+    _, heard = engine.decoder.decode_words(audio, DecodeOptions("en", beam_size=3, window=16.0))
+    assert [w.text.strip(" .,").lower() for w in heard[:2]] == ["good", "morning"]
+    cut = int((heard[1].end + heard[2].start) / 2 * 16000)
+    first = (TimedWord(" Good", 0, 0, 0.9), TimedWord(" mourning", 0, 0, 0.1))
+    request = Review(1, "w1", first, audio, cut, len(audio), "", "", 3, 16.0)
+    revised = await asyncio.to_thread(session._review_now, request)
+    assert revised.split()[0] == "Good" and revised.split()[1].strip(".,") == "morning"
+    sure = (TimedWord(" Good", 0, 0, 0.9), TimedWord(" mourning", 0, 0, 0.9))
+    assert await asyncio.to_thread(session._review_now, replace(request, first=sure)) == ""
+    await session.close()

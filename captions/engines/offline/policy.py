@@ -31,6 +31,10 @@ The policy, measured on recorded talks (bench/engine.py):
   that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
   it is cut at its quietest frame of the last seconds. A decode that finishes before the
   pause is confirmed costs no latency at all.
+- **A second look.** The final decode of a short utterance also scores its words; one with a
+  doubtful word is decoded again once ``review_after`` seconds of the speech after it are in,
+  in place of a partial decode, and the session emits a ``Revision`` of that final if the
+  second decode is sure where the first was not (review.py).
 - One decode in flight per session; finals go before partials. A partial decode finds the
   decoder busy (another presenter's final) and is skipped and tried again later; after
   ``overload_after`` seconds of that the presenter is told the engine is behind.
@@ -158,12 +162,13 @@ class Final:
 
 @dataclass(frozen=True)
 class Review:
-    """Look again at the final ``segment_id`` (``text``), now that the speech after it is in.
+    """Decode the final ``segment_id`` again, now that the speech after it is in (review.py).
 
     ``audio`` is what its final decode heard (context included, after ``prefix``) and the
-    audio after it; the final's own audio ends ``cut`` samples in. The session scores the
-    final's words and decodes again if one is doubtful (review.py), then answers
-    ``reviewed(id, text)``. Like a partial, it is given up if the decoder is busy.
+    audio after it; the final's own audio ends ``cut`` samples in, and the last ``fresh``
+    samples are not covered by the prefix. The session decodes it, keeps what ``revision``
+    accepts against ``first`` and answers ``reviewed(id, text)``. Like a partial, it is given
+    up if the decoder is busy.
     """
 
     id: int
@@ -171,6 +176,7 @@ class Review:
     first: tuple[TimedWord, ...]  # the final's words as its decode scored them
     audio: np.ndarray = field(repr=False)
     cut: int
+    fresh: int
     prefix: str
     prompt: str
     beam: int
@@ -246,6 +252,7 @@ class Unreviewed:
     segment_id: str
     first: tuple[TimedWord, ...]
     audio_start: int  # where its final decode's audio started (its context's, if any)
+    own_start: int  # where its own audio starts
     end: int  # where its own audio ends
     prefix: str  # its final decode's forced prefix and prompt
     prompt: str
@@ -520,6 +527,7 @@ class StreamingPolicy:
                 final.first,
                 self._slice(final.audio_start, end),
                 final.end - final.audio_start,
+                end - final.own_start,
                 final.prefix,
                 final.prompt,
                 self.p.final_beam,
@@ -695,6 +703,7 @@ class StreamingPolicy:
                 utterance.segment_id,
                 words,
                 start,
+                utterance.audio_start,
                 end,
                 prefix,
                 prompt,

@@ -183,7 +183,7 @@ class OfflineSession(EngineSession):
                 prompt=request.prompt,
                 hotwords=self.engine.hotwords(self.config) or "",
                 window=request.window,
-                fresh_seconds=(len(request.audio) - request.cut) / SAMPLE_RATE,
+                fresh_seconds=request.fresh / SAMPLE_RATE,
             )
             started = time.perf_counter()
             _, second = self.engine.decoder.decode_words(request.audio, options)
