@@ -65,11 +65,24 @@ def utterances(words, pause: float, tail_seconds: float = TAIL) -> list[Utteranc
     return spans
 
 
-def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[str], float]:
-    """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
+def final_options(item, params, prefix: str, prompt: str, fresh: float):
+    """The policy's options for a final decode (beam, window), with this context."""
     from captions.engines.offline.decoder import DecodeOptions
 
-    realign, way = way.endswith("+review"), way.removesuffix("+review")
+    return DecodeOptions(
+        item.language,
+        beam_size=params.final_beam,
+        prefix=prefix,
+        prompt=prompt,
+        window=params.final_window,
+        fresh_seconds=fresh,
+    )
+
+
+def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[str], float]:
+    """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
+
+    review, way = way.endswith("+review"), way.removesuffix("+review")
     revise, way = way.endswith("+revise"), way.removesuffix("+revise")
     chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
@@ -96,17 +109,10 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         start = spans[index - chained].start if chained else span.start
         prefix = " ".join(texts[len(texts) - chained :]) if chained else ""
         earlier = " ".join(texts[: len(texts) - chained]).split()[-params.prompt_words :]
-        options = DecodeOptions(
-            item.language,
-            beam_size=params.final_beam,
-            prefix=prefix,
-            prompt=" ".join(earlier),
-            window=params.final_window,
-            fresh_seconds=fresh,
-        )
+        options = final_options(item, params, prefix, " ".join(earlier), fresh)
         audio = samples[int(start * RATE) : int(span.end * RATE)]
         started = time.perf_counter()
-        if realign and fresh < params.context_below:  # scored, as the policy asks it
+        if review and fresh < params.context_below:  # scored, as the policy asks it
             text, words = decoder.decode_words(audio, options)
         else:
             text, words = decoder.decode(audio, options), []
@@ -115,7 +121,7 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         asked.append((start, prefix, options.prompt, words))
     if revise:
         seconds += revise_short(decoder, params, item, samples, spans, texts, asked)
-    if realign:
+    if review:
         seconds += review_short(decoder, params, item, samples, spans, texts, asked)
     return texts, seconds
 
@@ -126,7 +132,6 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
     What a correction sent after the next final would change; returns the decoder's seconds."""
     from difflib import SequenceMatcher
 
-    from captions.engines.offline.decoder import DecodeOptions
     from tests.corpus import normalise
 
     seconds = 0.0
@@ -137,14 +142,7 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
         if following.start - span.end > params.context_gap:
             continue
         start, prefix, prompt, _ = asked[index]
-        options = DecodeOptions(
-            item.language,
-            beam_size=params.final_beam,
-            prefix=prefix,
-            prompt=prompt,
-            window=params.final_window,
-            fresh_seconds=following.end - span.start,
-        )
+        options = final_options(item, params, prefix, prompt, following.end - span.start)
         started = time.perf_counter()
         words = decoder.decode(samples[int(start * RATE) : int(following.end * RATE)], options)
         seconds += time.perf_counter() - started
@@ -167,7 +165,6 @@ def review_short(decoder, params, item, samples, spans, texts, asked) -> float:
     """The engine's second look (review.py): each short final with a doubtful word decoded
     again with ``review_after`` seconds of audio after it (if speech followed within them),
     the revision the engine's rule keeps replacing it. Returns the decoder's seconds."""
-    from captions.engines.offline.decoder import DecodeOptions
     from captions.engines.offline.review import doubtful, revision
 
     seconds = 0.0
@@ -179,14 +176,7 @@ def review_short(decoder, params, item, samples, spans, texts, asked) -> float:
         after = min(span.end + params.review_after, following.end)
         if following.start >= after:
             continue  # nothing said within review_after of it
-        options = DecodeOptions(
-            item.language,
-            beam_size=params.final_beam,
-            prefix=prefix,
-            prompt=prompt,
-            window=params.final_window,
-            fresh_seconds=after - span.end,
-        )
+        options = final_options(item, params, prefix, prompt, after - span.end)
         started = time.perf_counter()
         _, second = decoder.decode_words(samples[int(start * RATE) : int(after * RATE)], options)
         revised = revision(first, second, span.end - start)
