@@ -272,7 +272,7 @@ class OfflineSession(EngineSession):
             await self._speak(final.segment_id, final.text, translations)
 
     async def _emit_revision(self, revised: Revision) -> None:
-        """A better text for a final already out: translated again, sent as a revised."""
+        """A better text for a final already out: translated again, sent as a revision."""
         logger.info("final %s revised: %s", revised.segment_id, revised.text)
         translations = await asyncio.to_thread(self.engine.translate, revised.text, self.config)
         self.queue.put_nowait(
