@@ -468,11 +468,37 @@ def test_a_review_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it(
     assert len(decoder.reviews) == 1
     ends = [t for t, a in log if isinstance(a, Final)]
     asked = next(t for t, a in log if isinstance(a, Review))
-    assert not any(t for t, a in log if isinstance(a, Decode) and a.final and t == asked)
     assert asked < ends[-1]  # during the next utterance, in place of a partial
     decoder = FakeDecoder(words, busy=True, doubts={"b"})
     log = run(audio, decoder)
     assert final_words(log) == words and not any(isinstance(a, Revision) for _, a in log)
+
+
+def test_a_due_review_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))  # none in the first 0.6 s
+
+    def say(seconds: float, voiced: bool) -> list:
+        actions = []
+        for _ in range(round(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
+            frame = np.full(FRAME_SAMPLES, 0.1 if voiced else 0.0, np.float32)
+            actions += policy.feed(frame, [1.0 if voiced else 0.0])
+        return actions
+
+    say(0.6, True)
+    (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
+    doubtful_words = [TimedWord(" a", 0, 0, 0.9), TimedWord(" b", 0, 0, 0.1)]
+    policy.decoded(final.id, "a b", doubtful_words)
+    assert any(isinstance(a, Final) for a in say(0.5, False))
+    partials = [a for a in say(3.2, True) if isinstance(a, Decode)]
+    assert [p.final for p in partials] == [False]  # one in flight: no answer yet
+    assert not any(isinstance(a, Decode) for a in say(0.2, False))
+    # The review is due now, and the open utterance's pause wants its final decode: final first.
+    answered = policy.decoded(partials[0].id, "c d")
+    assert [type(a) for a in answered if isinstance(a, Decode | Review)] == [Decode]
+    assert next(a for a in answered if isinstance(a, Decode)).final
+    later = policy.decoded(next(a for a in answered if isinstance(a, Decode)).id, "c d e.")
+    later += say(0.6, False)
+    assert [type(a) for a in later if isinstance(a, Final | Review)] == [Final, Review]
 
 
 def test_no_decode_is_longer_than_whisper_hears_at_once():

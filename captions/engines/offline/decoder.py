@@ -234,8 +234,8 @@ class WhisperDecoder:
         if not prefix and _silent(result, len(tokens)):
             return Heard("", encoded)
         text = clean(text, options)
-        if not (options.scored and not no_repeat and text and text == clean(decoded, options)):
-            return Heard(text, encoded)
+        if not (options.scored and options.retry_loops and not no_repeat and text):
+            return Heard(text, encoded)  # a loop retried or trimmed, an invention dropped
         return Heard(text, encoded, tokens)
 
     @staticmethod

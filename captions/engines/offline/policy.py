@@ -392,17 +392,17 @@ class StreamingPolicy:
         if self.ending:
             return actions + [self._ask(self.ending.popleft(), final=True)]
         utterance = self.utterance
-        pausing = utterance is not None and self.silence >= self._samples(self.p.early_pause)
-        if not pausing and (review := self._review_due()) is not None:
+        speech = utterance is not None and self._has_speech(utterance)
+        if speech and self.silence >= self._samples(self.p.early_pause):
+            if utterance.final_text is None:
+                actions.append(self._ask(utterance, final=True))
+            return actions
+        if (review := self._review_due()) is not None:  # in place of a partial decode
             return actions + [review]
-        if utterance is None or not self._has_speech(utterance):
+        if not speech:
             if self.finishing and utterance is None and not self.done:
                 self.done = True
                 actions.append(Done())
-            return actions
-        if self.silence >= self._samples(self.p.early_pause):
-            if utterance.final_text is None:
-                actions.append(self._ask(utterance, final=True))
             return actions
         if self.silence == 0 and self._partial_due(utterance):
             actions.append(self._ask(utterance, final=False))

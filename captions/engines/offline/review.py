@@ -3,12 +3,11 @@
 Whisper base often mishears a short phrase between two pauses when it has to decode it with
 little around it ("But the one the whole" for "But though on the whole", bench/final_context.py),
 and hears it right once it has a few seconds of the speech that follows. The streaming policy
-cannot wait for that speech before showing the final, so the session looks again afterwards:
-the final's own words are scored against its audio (word probabilities from Whisper's
-cross-attention alignment), and only if one of them is doubtful is the final decoded again
-with the next utterance's audio after it. The words the new decode places before the cut
-(word timestamps) replace the final, through the same revision path as a moderator's
-correction (captions/corrections.py).
+cannot wait for that speech before showing the final, so it looks again afterwards: a short
+final's decode scores its words (the decoder's own probabilities, decoder.decode_words), and
+only if one of them is doubtful is the final decoded again with a few seconds of the audio
+after it. The words the new decode places before the cut (word timestamps) replace the final,
+through the same revision path as a moderator's correction (captions/corrections.py).
 
 A second decode is not simply better: on the recorded corpus it was as often worse
 ("you are too" -> "you are two", "You had put down" -> "Bu Han put down"). So each change is
