@@ -23,6 +23,9 @@ keeps the part before the next one's words (SHOW_REVISIONS=1 lists the changes):
 correction sent after the next final would do. A way ending in "+review" does what the engine
 does (review.py): a short final's decode is scored, and one with a doubtful word is decoded
 again with ``review_after`` seconds of audio after it; the revision the rule keeps replaces it.
+"+review-alone" decodes it again without its context (audio and prefix), speech after it or
+not, the last utterance too; "+review-silent" does that only where no speech followed
+(docs/offline-engine.md: measured, neither gained a word).
 """
 
 from __future__ import annotations
@@ -82,7 +85,11 @@ def final_options(item, params, prefix: str, prompt: str, fresh: float):
 def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[str], float]:
     """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
 
-    review, way = way.endswith("+review"), way.removesuffix("+review")
+    review = ""
+    for kind in ("+review-alone", "+review-silent", "+review"):
+        if way.endswith(kind):
+            review, way = kind, way.removesuffix(kind)
+            break
     revise, way = way.endswith("+revise"), way.removesuffix("+revise")
     chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
@@ -122,7 +129,7 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
     if revise:
         seconds += revise_short(decoder, params, item, samples, spans, texts, asked)
     if review:
-        seconds += review_short(decoder, params, item, samples, spans, texts, asked)
+        seconds += review_short(decoder, params, item, samples, spans, texts, asked, review)
     return texts, seconds
 
 
@@ -161,22 +168,31 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
     return seconds
 
 
-def review_short(decoder, params, item, samples, spans, texts, asked) -> float:
+def review_short(decoder, params, item, samples, spans, texts, asked, kind) -> float:
     """The engine's second look (review.py): each short final with a doubtful word decoded
     again with ``review_after`` seconds of audio after it (if speech followed within them),
-    the revision the engine's rule keeps replacing it. Returns the decoder's seconds."""
+    the revision the engine's rule keeps replacing it. Returns the decoder's seconds.
+
+    "+review-alone": decoded again without its context (audio and forced prefix), with the
+    audio after it whether speech followed or not (the last utterance too). "+review-silent":
+    as "+review" where speech followed, and alone where none did."""
     from captions.engines.offline.review import doubtful, revision
 
-    seconds = 0.0
-    for index in range(len(spans) - 1):
-        span, following = spans[index], spans[index + 1]
+    seconds, ends = 0.0, len(samples) / RATE
+    for index in range(len(spans)):
+        span = spans[index]
+        following = spans[index + 1] if index + 1 < len(spans) else None
         start, prefix, prompt, first = asked[index]
         if not first or not doubtful(first):
             continue
-        after = min(span.end + params.review_after, following.end)
-        if following.start >= after:
-            continue  # nothing said within review_after of it
-        options = final_options(item, params, prefix, prompt, after - span.end)
+        after = min(span.end + params.review_after, following.end if following else ends)
+        silent = following is None or following.start >= after  # nothing said within it
+        if kind == "+review-alone" or (kind == "+review-silent" and silent):
+            start, prefix = span.start, ""
+        elif silent:
+            continue
+        # As the engine's review: the fresh audio (no prefix covers) is its own and what follows.
+        options = final_options(item, params, prefix, prompt, after - span.start)
         started = time.perf_counter()
         _, second = decoder.decode_words(samples[int(start * RATE) : int(after * RATE)], options)
         revised = revision(first, second, span.end - start)
