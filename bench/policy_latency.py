@@ -64,8 +64,9 @@ def offline_words(items) -> dict[str, list]:
 def simulate(engine, item, params, targets: list[str]) -> list[tuple[float, object, str]]:
     """Stream one item; return (arrival in stream seconds, Partial or Final, kind) in order."""
     from captions.engines.base import SessionConfig
+    from captions.engines.offline.actions import Decode, Final, Partial
     from captions.engines.offline.decoder import DecodeOptions
-    from captions.engines.offline.policy import Decode, Final, Partial, StreamingPolicy
+    from captions.engines.offline.policy import StreamingPolicy
     from tests.corpus import audio
 
     config = SessionConfig(item.language, tuple(t for t in targets if t != item.language))
@@ -112,7 +113,7 @@ def simulate(engine, item, params, targets: list[str]) -> list[tuple[float, obje
 
 def emit(engine, config, outbox) -> list[tuple[float, object, str]]:
     """The session's emitter: one at a time, translated; stale partials skipped."""
-    from captions.engines.offline.policy import Partial
+    from captions.engines.offline.actions import Partial
 
     free, shown = 0.0, []
     for index, (ready, action, kind) in enumerate(outbox):
@@ -147,7 +148,7 @@ def main() -> None:
         percentile,
     )
     from captions.engines.offline import OfflineEngine
-    from captions.engines.offline.policy import Final
+    from captions.engines.offline.actions import Final
     from tests.corpus import load_manifest, normalise, word_error_rate
 
     params = params_from(args.params)

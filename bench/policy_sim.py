@@ -45,8 +45,9 @@ def params_from(pairs: list[str]):
 
 def simulate(engine, item, params, delay: float, show: bool) -> tuple[str, int, float]:
     """Stream one item; return (finals' text, decodes asked, decoder seconds)."""
+    from captions.engines.offline.actions import Decode, Final
     from captions.engines.offline.decoder import DecodeOptions
-    from captions.engines.offline.policy import Decode, Final, StreamingPolicy
+    from captions.engines.offline.policy import StreamingPolicy
     from tests.corpus import audio as load_audio
 
     samples = load_audio(item)

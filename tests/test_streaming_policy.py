@@ -14,25 +14,26 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from captions.engines.offline.agreement import LocalAgreement
-from captions.engines.offline.policy import (
-    FRAME_SAMPLES,
-    SAMPLE_RATE,
-    AudioBuffer,
+from captions.engines.offline.actions import (
     Behind,
     Cancel,
     Decode,
     Done,
     Final,
     Partial,
-    PolicyParams,
     Review,
     Revision,
+)
+from captions.engines.offline.agreement import LocalAgreement, shown_guess
+from captions.engines.offline.policy import (
+    FRAME_SAMPLES,
+    SAMPLE_RATE,
+    AudioBuffer,
+    PolicyParams,
     StreamingPolicy,
-    ends_sentence,
-    shown_guess,
 )
 from captions.engines.offline.review import TimedWord
+from captions.engines.offline.sentences import ends_sentence
 
 WORD = 0.32  # seconds of audio per word: 10 frames
 VOCABULARY = [f"w{n}" for n in range(1, 1000)]

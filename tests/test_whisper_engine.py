@@ -156,7 +156,7 @@ async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):
 
 async def test_a_decode_nobody_wants_any_more_gives_up_the_decoder(engine):
     """A final decode that went stale while it waited for the decoder is skipped."""
-    from captions.engines.offline.policy import Decode
+    from captions.engines.offline.actions import Decode
 
     session = await engine.start_session(SessionConfig("en", ()))
     audio = np.frombuffer(pcm(speech_wav("Good morning everyone.")), "<i2") / 32768
@@ -284,7 +284,7 @@ def test_decoded_words_are_timed_in_order_within_the_audio_and_scored(engine):
 async def test_a_session_revises_a_doubtful_word_the_second_decode_is_sure_of(engine):
     """The session's second look (review.py) with the real model, on clear speech: a final
     whose decode had "mourning" at 0.1 is revised to what the decoder is sure it heard."""
-    from captions.engines.offline.policy import Review
+    from captions.engines.offline.actions import Review
     from captions.engines.offline.review import TimedWord
 
     session = await engine.start_session(SessionConfig("en", ()))

@@ -53,3 +53,14 @@ def common_prefix(a: list[str], b: list[str]) -> int:
             break
         count += 1
     return count
+
+
+def shown_guess(agreement: LocalAgreement) -> list[str]:
+    """The guessed words worth showing: all but the last, cut off mid-word by the audio's end.
+
+    Partials are decoded while the speaker speaks, so the last word of a hypothesis is often
+    a fragment ("compli-"): showing it makes the text flicker. Until the first word is agreed
+    the whole guess shows, so text appears as soon as anything is heard.
+    """
+    guess = agreement.guess
+    return guess if not agreement.stable else guess[:-1]

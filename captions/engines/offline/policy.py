@@ -5,8 +5,8 @@ decides from the hypotheses what listeners see. This object makes every one of t
 decisions and does no I/O: the session feeds it audio frames with their voice
 probabilities and the text of the decodes it asked for, and it answers with actions
 (decode this audio with this prefix and prompt, give up that decode, show this partial,
-emit this final, say the decoder is behind). Its tests run in milliseconds with a fake
-decoder.
+emit this final, say the decoder is behind: actions.py). Its tests run in milliseconds with
+a fake decoder.
 
 The policy, measured on recorded talks (bench/engine.py):
 - An utterance starts at the first voiced frame, with the audio since the last one's end
@@ -43,14 +43,15 @@ The policy, measured on recorded talks (bench/engine.py):
 from __future__ import annotations
 
 import collections
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from .agreement import LocalAgreement, common_prefix
+from .actions import Action, Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
+from .agreement import LocalAgreement, common_prefix, shown_guess
 from .review import TimedWord, doubtful
+from .sentences import ends_sentence
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
@@ -58,13 +59,6 @@ MAX_DECODE_SECONDS = 29.5  # Whisper hears at most 30 s at once
 # Where the forced words end in the audio is only estimated (by their share of the words
 # heard): a decode's own audio starts this much before the estimate.
 ESTIMATE_SLACK = 1.0
-# A sentence's closing punctuation; not an ellipsis, Whisper's mark of speech that trails off.
-CLOSERS = "'\"»”)"  # quotes and brackets that may follow a sentence's punctuation
-SENTENCE_END = re.compile(rf"(?<!\.\.)[.!?。！？][{re.escape(CLOSERS)}]*$")
-# Words whose full stop ends no sentence: titles ("Dr." / "Smith") and "etc.", which Whisper
-# writes mid-sentence too ("missals, psalters, etc. produced by printing": agreed as a sentence
-# end, that cut a final in two and kept it back for the next word, bench/engine.py 2026-12-03).
-ABBREVIATIONS = frozenset("mr mrs ms dr prof st jr sr sra srta etc vs cf e.g i.e".split())
 
 
 @dataclass(frozen=True)
@@ -108,104 +102,6 @@ class PolicyParams:
     # A short final (under ``context_below`` of its own audio) is looked at again once this
     # much audio after it is in, if there was speech in it (review.py); None: never.
     review_after: float | None = 3.0
-
-
-# ------------------------------------------------------------------ actions
-
-
-@dataclass(frozen=True)
-class Decode:
-    """Decode ``audio``; the text returned must be only what follows ``prefix``.
-
-    A final decode waits for the decoder; a partial one is given up if the decoder is busy
-    (the session then answers ``decoded(id, None)``).
-    """
-
-    id: int
-    audio: np.ndarray = field(repr=False)
-    end: int  # stream sample where ``audio`` ends
-    fresh: int  # samples at the end of ``audio`` that the prefix does not cover (its own)
-    prefix: str
-    prompt: str
-    beam: int
-    final: bool
-    window: float = 30.0  # the decoder's encoder window, at least: shorter is faster
-    # Answer with the words scored too (``decoded(id, text, words)``): the final of a short
-    # utterance, which is looked at again if a word is doubtful (``PolicyParams.review_after``).
-    scored: bool = False
-
-
-@dataclass(frozen=True)
-class Cancel:
-    """Decode ``id`` is stale: skip it if it has not started (its answer is ignored anyway)."""
-
-    id: int
-
-
-@dataclass(frozen=True)
-class Partial:
-    segment_id: str
-    stable: str  # agreed words: safe to translate
-    text: str  # stable words and the newest guess after them
-    start: float  # seconds of stream time
-    end: float
-
-
-@dataclass(frozen=True)
-class Final:
-    segment_id: str
-    text: str  # "" withdraws the segment's partials
-    start: float
-    end: float  # end of the last voiced frame: where the last word's audio ended
-    audio: np.ndarray | None = field(default=None, repr=False, compare=False)  # its own audio
-
-
-@dataclass(frozen=True)
-class Review:
-    """Decode the final ``segment_id`` again, now that the speech after it is in (review.py).
-
-    ``audio`` is what its final decode heard (context included, after ``prefix``) and the
-    audio after it; the final's own audio ends ``cut`` samples in, and the last ``fresh``
-    samples are not covered by the prefix. The session decodes it, keeps what ``revision``
-    accepts against ``first`` and answers ``reviewed(id, text)``. Like a partial, it is given
-    up if the decoder is busy.
-    """
-
-    id: int
-    segment_id: str
-    first: tuple[TimedWord, ...]  # the final's words as its decode scored them
-    audio: np.ndarray = field(repr=False)
-    cut: int
-    fresh: int
-    prefix: str
-    prompt: str
-    beam: int
-    window: float
-
-
-@dataclass(frozen=True)
-class Revision:
-    """A better text for the final ``segment_id``, already emitted."""
-
-    segment_id: str
-    text: str
-    start: float
-    end: float
-
-
-@dataclass(frozen=True)
-class Behind:
-    """The decoder cannot keep up (``True``), or caught up again (``False``)."""
-
-    behind: bool
-
-
-@dataclass(frozen=True)
-class Done:
-    """After finish(): every final is out."""
-
-
-Action = Decode | Cancel | Partial | Final | Review | Revision | Behind | Done
 
 
 # ------------------------------------------------------------------ state
@@ -807,23 +703,3 @@ def words_end(utterance: Utterance, audio_end: int, count: int, heard: int) -> i
     if not heard:
         return utterance.speech_start
     return utterance.speech_start + (audio_end - utterance.speech_start) * count // heard
-
-
-def shown_guess(agreement: LocalAgreement) -> list[str]:
-    """The guessed words worth showing: all but the last, cut off mid-word by the audio's end.
-
-    Partials are decoded while the speaker speaks, so the last word of a hypothesis is often
-    a fragment ("compli-"): showing it makes the text flicker. Until the first word is agreed
-    the whole guess shows, so text appears as soon as anything is heard.
-    """
-    guess = agreement.guess
-    return guess if not agreement.stable else guess[:-1]
-
-
-def ends_sentence(text: str) -> bool:
-    """Whether ``text`` ends with a sentence's closing punctuation, not an abbreviation's."""
-    text = text.strip()
-    if not SENTENCE_END.search(text):
-        return False
-    last = text.split()[-1].rstrip(CLOSERS).lower()
-    return not (last.endswith(".") and last[:-1] in ABBREVIATIONS)

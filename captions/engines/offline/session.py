@@ -32,19 +32,9 @@ from ..base import (
     SessionConfig,
     SpeechResult,
 )
+from .actions import Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
 from .decoder import DecodeOptions
-from .policy import (
-    FRAME_SAMPLES,
-    Behind,
-    Cancel,
-    Decode,
-    Done,
-    Final,
-    Partial,
-    Review,
-    Revision,
-    StreamingPolicy,
-)
+from .policy import FRAME_SAMPLES, StreamingPolicy
 from .review import TimedWord, revision
 
 logger = logging.getLogger(__name__)

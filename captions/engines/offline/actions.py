@@ -1,0 +1,109 @@
+"""What the streaming policy asks of its session, and what it shows: its actions. Pure data.
+
+The policy (policy.py) does no I/O: each input it is fed returns a list of these, and the
+session (session.py) carries them out (runs a decode in a worker thread, sends a caption)
+and feeds back the answers (``StreamingPolicy.decoded``, ``StreamingPolicy.reviewed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .review import TimedWord
+
+
+@dataclass(frozen=True)
+class Decode:
+    """Decode ``audio``; the text returned must be only what follows ``prefix``.
+
+    A final decode waits for the decoder; a partial one is given up if the decoder is busy
+    (the session then answers ``decoded(id, None)``).
+    """
+
+    id: int
+    audio: np.ndarray = field(repr=False)
+    end: int  # stream sample where ``audio`` ends
+    fresh: int  # samples at the end of ``audio`` that the prefix does not cover (its own)
+    prefix: str
+    prompt: str
+    beam: int
+    final: bool
+    window: float = 30.0  # the decoder's encoder window, at least: shorter is faster
+    # Answer with the words scored too (``decoded(id, text, words)``): the final of a short
+    # utterance, which is looked at again if a word is doubtful (``PolicyParams.review_after``).
+    scored: bool = False
+
+
+@dataclass(frozen=True)
+class Cancel:
+    """Decode ``id`` is stale: skip it if it has not started (its answer is ignored anyway)."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Partial:
+    segment_id: str
+    stable: str  # agreed words: safe to translate
+    text: str  # stable words and the newest guess after them
+    start: float  # seconds of stream time
+    end: float
+
+
+@dataclass(frozen=True)
+class Final:
+    segment_id: str
+    text: str  # "" withdraws the segment's partials
+    start: float
+    end: float  # end of the last voiced frame: where the last word's audio ended
+    audio: np.ndarray | None = field(default=None, repr=False, compare=False)  # its own audio
+
+
+@dataclass(frozen=True)
+class Review:
+    """Decode the final ``segment_id`` again, now that the speech after it is in (review.py).
+
+    ``audio`` is what its final decode heard (context included, after ``prefix``) and the
+    audio after it; the final's own audio ends ``cut`` samples in, and the last ``fresh``
+    samples are not covered by the prefix. The session decodes it, keeps what ``revision``
+    accepts against ``first`` and answers ``reviewed(id, text)``. Like a partial, it is given
+    up if the decoder is busy.
+    """
+
+    id: int
+    segment_id: str
+    first: tuple[TimedWord, ...]  # the final's words as its decode scored them
+    audio: np.ndarray = field(repr=False)
+    cut: int
+    fresh: int
+    prefix: str
+    prompt: str
+    beam: int
+    window: float
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A better text for the final ``segment_id``, already emitted."""
+
+    segment_id: str
+    text: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Behind:
+    """The decoder cannot keep up (``True``), or caught up again (``False``)."""
+
+    behind: bool
+
+
+@dataclass(frozen=True)
+class Done:
+    """After finish(): every final is out."""
+
+
+Action = Decode | Cancel | Partial | Final | Review | Revision | Behind | Done
