@@ -262,6 +262,18 @@ def test_a_partial_that_falls_into_a_loop_keeps_its_words_before_the_loop():
         assert before_loop(speech) == speech
 
 
+def test_a_partial_caught_in_a_loop_inside_a_word_keeps_the_words_before_it():
+    """Seen in a bench/engine.py trace of the corpus (2026-12-04): 5 of 271 partial decodes."""
+    assert before_loop("the arts and crafts rrrrrr") == "the arts and crafts"
+    assert before_loop("considered the ˈˈˈˈˈˈˈˈˈˈˈˈˈ") == "considered the"
+    assert before_loop("line Bible of about ㄴㄴㄴㄴㄴㄴㄴㄴㄴㄴ\ufffd") == "line Bible of about"
+    assert before_loop("as an example of ㄱㄹㄹㄹㄹㄹㄹㄹㄹ\ufffd") == "as an example of ㄱ"
+    assert before_loop("我们今天哈哈哈哈哈哈哈哈") == "我们今天"  # no spaces: cut at the loop
+    assert before_loop("The word is 你\ufffd") == "The word is 你"  # cut inside a character
+    for speech in ("It cost $1000000.", "Hmmm, well.", "Aaah!", "hahaha", "a, b, c"):
+        assert before_loop(speech) == speech
+
+
 def test_decoded_words_are_timed_in_order_within_the_audio_and_scored(engine):
     from tests.corpus import audio, load_manifest
 

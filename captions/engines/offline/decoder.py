@@ -66,6 +66,13 @@ BLANK_TOKEN = re.compile(r"Ġ?_+")
 # A greedy decode that falls into a loop after its real words ("We will see to to to to",
 # "the art of the art of the art of"): n-gram length -> back-to-back occurrences that make one.
 LOOP_RUNS = {1: 3, 2: 3, 3: 2, 4: 2}
+# ... or into a loop inside one word, which no word-level test sees: "crafts rrrrrr", "the
+# ˈˈˈˈˈˈ", "example of ㄱㄹㄹㄹㄹㄹ" (5 of 271 partial decodes of the corpus, bench/engine.py
+# trace 2026-12-04). A unit of 1-3 characters (not digits: "1000000") five times running.
+CHARACTER_LOOP = re.compile(r"([^\s\d]{1,3}?)\1{4,}")
+# Where a decode stopped inside a character's bytes (a loop on byte tokens, or the token
+# bound): never something to show.
+BROKEN_CHARACTER = "\ufffd"
 
 
 @dataclass(frozen=True)
@@ -297,11 +304,16 @@ def repeats(text: str) -> bool:
 
 
 def before_loop(text: str) -> str:
-    """``text`` up to where it starts repeating itself (``LOOP_RUNS``), word by word.
+    """``text`` up to where it starts repeating itself (``LOOP_RUNS``, ``CHARACTER_LOOP``).
 
     The compression-ratio test (``repeats``) misses a short loop after real words, and such a
     partial would be shown ("They all to take to to to to to to") and fed to the agreement.
     """
+    inside = CHARACTER_LOOP.search(text)
+    broken = text.find(BROKEN_CHARACTER)
+    ends = [at for at in (inside.start() if inside else -1, broken) if at >= 0]
+    if ends:
+        text = text[: min(ends)].rstrip()
     words = text.split()
     keys = [word_key(word) for word in words]
     for start in range(len(keys)):
