@@ -426,8 +426,29 @@ def slowest_finals(round_: dict, offlines: dict[str, Offline], count: int) -> li
     ]
 
 
+def slowest_onsets(round_: dict, offlines: dict[str, Offline], count: int) -> list[str]:
+    """The ``count`` stretches of speech of a round whose first text came latest, as lines."""
+    from bench import speech_metrics as m
+
+    rows = []
+    for run in round_["runs"]:
+        spoken = offlines[run["item"]].words
+        for stretch, first in m.first_showing(spoken, shown(run["events"])):
+            if first is not None:
+                onset = spoken[stretch[0]]
+                said = " ".join(w.text for w in spoken[stretch[0] : stretch[0] + 4])
+                late = first.arrival - onset.start
+                rows.append((late, f"{run['item']} #{run['presenter'] + 1}", onset.start, said))
+    rows.sort(key=lambda row: -row[0])
+    return [
+        f"  onset    {round_['presenters']}p {label:<30} +{late:4.2f} s at {at:6.1f} s  {said}"
+        for late, label, at, said in rows[:count]
+    ]
+
+
 def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int = 0) -> None:
-    """Print a tree's table, its dropped phrases, its slowest finals and its silence check."""
+    """Print a tree's table, its dropped phrases, its slowest finals and onsets and its
+    silence check."""
     print(f"\n{name} ({result['engine']})")
     print(HEADER)
     wer_off = offline_wer([o for o in offlines.values() if o.item.speech])
@@ -444,8 +465,11 @@ def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int =
             print(f"  dropped  {label}  {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {words}")
         for label, after, change in tally.corrections:
             print(f"  revised  {label}  {after:5.1f} s after its final: {change}")
-    for line in (line for r in result["rounds"] for line in slowest_finals(r, offlines, slowest)):
-        print(line)
+    for round_ in result["rounds"]:
+        for line in slowest_finals(round_, offlines, slowest):
+            print(line)
+        for line in slowest_onsets(round_, offlines, slowest):
+            print(line)
     for run in result["checks"]:
         with_text = [e for e in run["events"] if e[0] != "notice" and e[3].strip()]
         texts = "; ".join(e[3] for e in with_text[:5])
@@ -517,7 +541,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine", help="dotted path of an engine class instead of get_engine()")
     parser.add_argument("--baseline-engine", help="an engine class to run beside (--baseline-tree)")
     parser.add_argument("--keep", type=Path, help="write the raw results (JSON) here")
-    parser.add_argument("--slowest", type=int, default=0, help="list the N latest finals")
+    parser.add_argument("--slowest", type=int, default=0, help="list the N latest finals, onsets")
     parser.add_argument("--worker", nargs=2, metavar=("TREE", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args()
 
