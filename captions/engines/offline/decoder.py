@@ -68,11 +68,9 @@ BLANK_TOKEN = re.compile(r"Ġ?_+")
 LOOP_RUNS = {1: 3, 2: 3, 3: 2, 4: 2}
 # ... or into a loop inside one word, which no word-level test sees: "crafts rrrrrr", "the
 # ˈˈˈˈˈˈ", "example of ㄱㄹㄹㄹㄹㄹ" (5 of 271 partial decodes of the corpus, bench/engine.py
-# trace 2026-12-04). A unit of 1-3 characters (not digits: "1000000") five times running.
-CHARACTER_LOOP = re.compile(r"([^\s\d]{1,3}?)\1{4,}")
-# Where a decode stopped inside a character's bytes (a loop on byte tokens, or the token
-# bound): never something to show.
-BROKEN_CHARACTER = "\ufffd"
+# trace 2026-12-04): a unit of 1-3 characters (not digits: "1000000") five times running; or
+# a stop inside a character's bytes (U+FFFD: a loop on byte tokens, or the token bound).
+CHARACTER_LOOP = re.compile(r"([^\s\d]{1,3}?)\1{4,}|\ufffd")
 
 
 @dataclass(frozen=True)
@@ -309,11 +307,8 @@ def before_loop(text: str) -> str:
     The compression-ratio test (``repeats``) misses a short loop after real words, and such a
     partial would be shown ("They all to take to to to to to to") and fed to the agreement.
     """
-    inside = CHARACTER_LOOP.search(text)
-    broken = text.find(BROKEN_CHARACTER)
-    ends = [at for at in (inside.start() if inside else -1, broken) if at >= 0]
-    if ends:
-        text = text[: min(ends)].rstrip()
+    if (inside := CHARACTER_LOOP.search(text)) is not None:
+        text = text[: inside.start()].rstrip()
     words = text.split()
     keys = [word_key(word) for word in words]
     for start in range(len(keys)):
