@@ -143,7 +143,7 @@ class OfflineSession(EngineSession):
                 request.end / SAMPLE_RATE,
                 took,
                 self._heard(),
-                text,
+                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in words) or text,
             )
             self.decoded_until = max(self.decoded_until, request.end)
             return text, words
