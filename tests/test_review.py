@@ -6,7 +6,7 @@ final_context.py, SHOW_REVISIONS=1), so each case is a change the engine really 
 
 from __future__ import annotations
 
-from captions.engines.offline.review import TimedWord, doubtful, revision
+from captions.engines.offline.review import TimedWord, doubtful, leading_words, revision
 
 
 def words(spec: str, start: float = 0.0, step: float = 0.3) -> list[TimedWord]:
@@ -61,3 +61,23 @@ def test_only_the_words_before_the_cut_are_the_final_s():
     first = words("the:0.2 one:0.1")
     second = words("though:0.9 on:0.9 the:0.99 whole:0.99")
     assert revision(first, second, cut=0.6) == "though on"
+
+
+def test_a_sentence_s_scored_words_are_found_at_the_start_of_a_longer_decode():
+    """As the stream traced it: a stale decode scored "But they want the whole." and more;
+    the partials agreed on the sentence, which takes the decode's words with its full stop."""
+    decoded = [
+        TimedWord(" But", 0.3, 0.5, 0.93),
+        TimedWord(" they", 0.5, 0.7, 0.18),
+        TimedWord(" want", 0.7, 0.9, 0.48),
+        TimedWord(" the", 0.9, 1.0, 0.94),
+        TimedWord(" whole", 1.0, 1.4, 0.85),
+        TimedWord(".", 1.4, 1.4, 0.80),
+        TimedWord(" Except", 1.7, 2.0, 0.9),
+    ]
+    sentence = "But they want the whole.".split()
+    assert [w.text for w in leading_words(decoded, sentence)][-2:] == [" whole", "."]
+    assert leading_words(decoded[:6], sentence) == tuple(decoded[:6])
+    assert leading_words(decoded, "But they want the whole".split()) == ()  # "." goes on
+    assert leading_words(decoded, "But they went".split()) == ()
+    assert leading_words(decoded[:3], sentence) == ()

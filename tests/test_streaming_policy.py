@@ -68,12 +68,17 @@ class FakeDecoder:
     reviews: list[Review] = field(default_factory=list)
 
     def scored(self, request: Decode, text: str | None) -> list[TimedWord]:
-        """A scored decode's words: probability 0.1 if doubted, else 0.9 (times unused)."""
+        """A scored decode's words: probability 0.1 if doubted, else 0.9, timed in its audio."""
         if not request.scored or not text:
             return []
-        return [
-            TimedWord(" " + w, 0.0, 0.0, 0.1 if w in self.doubts else 0.9) for w in text.split()
-        ]
+        labels = np.round(request.audio * 1000).astype(int)
+        numbers = self._numbers(request.audio)[len(request.prefix.split()) :]
+        scored = []
+        for word, number in zip(text.split(), numbers, strict=True):
+            where = np.flatnonzero(labels == number)
+            start, end = where[0] / SAMPLE_RATE, (where[-1] + 1) / SAMPLE_RATE
+            scored.append(TimedWord(" " + word, start, end, 0.1 if word in self.doubts else 0.9))
+        return scored
 
     def hear(self, request: Decode) -> str | None:
         if self.busy and not request.final:
@@ -459,6 +464,28 @@ def test_only_a_short_final_with_a_doubtful_word_and_speech_after_it_is_reviewed
     decoder = FakeDecoder(words, doubts={"y"})
     run(audio, decoder, PolicyParams(review_after=None))
     assert decoder.reviews == [] and not any(d.scored for d in decoder.asked)
+
+
+def test_a_short_sentence_made_final_by_agreement_is_reviewed_like_one_ended_by_a_pause():
+    """A short pause starts a scored final decode that speech then makes stale; the partials
+    agree with its sentence and the words after it, so the sentence is final at once (not by
+    the pause). Its stale decode's scores still say whether it deserves a second look."""
+    first = talk_words(10, 40) + "."  # 3.2 s: long enough not to be reviewed itself
+    audio, words = talk(first, 1.0, "six seven.", 0.3, talk_words(14) + ".", 1.0)
+    decoder = FakeDecoder(words, delay=0.2, doubts={"seven."})
+    decoder.revisions = {"six seven.": "sixty seven."}
+    log = run(audio, decoder)
+    sentence = next(f for f in finals(log) if f.text == "six seven.")
+    assert any(isinstance(a, Cancel) for _, a in log)  # its pause's final decode went stale
+    assert sentence.segment_id != finals(log)[-1].segment_id  # final before the next pause
+    assert [[w.text.strip() for w in r.first] for r in decoder.reviews] == [["six", "seven."]]
+    revisions = [a for _, a in log if isinstance(a, Revision)]
+    assert [(r.segment_id, r.text) for r in revisions] == [(sentence.segment_id, "sixty seven.")]
+    assert (revisions[0].start, revisions[0].end) == (sentence.start, sentence.end)
+    assert final_words(log) == words
+    decoder = FakeDecoder(words, delay=0.2)  # sure of every word: no second look
+    run(audio, decoder)
+    assert decoder.reviews == []
 
 
 def test_a_review_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it():

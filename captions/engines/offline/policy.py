@@ -50,7 +50,7 @@ import numpy as np
 
 from .actions import Action, Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
 from .agreement import LocalAgreement, common_prefix, shown_guess
-from .review import TimedWord, doubtful
+from .review import TimedWord, doubtful, leading_words, spelled
 from .sentences import ends_sentence
 
 SAMPLE_RATE = 16_000
@@ -129,6 +129,10 @@ class Utterance:
     # Its final decode's audio start, forced prefix and prompt, and the words it scored.
     heard_after: tuple[int, str, str] = (0, "", "")
     final_words: tuple[TimedWord, ...] = ()
+    # A stale final decode's scored words (taken as a hypothesis) and what it was decoded
+    # after: if partials agree on its first sentence, that sentence's second look uses them.
+    stale_words: tuple[TimedWord, ...] = ()
+    stale_heard_after: tuple[int, str, str] = (0, "", "")
 
 
 @dataclass(frozen=True)
@@ -528,6 +532,7 @@ class StreamingPolicy:
             self._seconds(end),
             self._slice(utterance.speech_start, end),
         )
+        self._sentence_to_review(utterance, final)
         utterance.emitted += words
         self.transcript.extend(words)
         self.segments += 1
@@ -540,7 +545,7 @@ class StreamingPolicy:
         if utterance.final_decode != asked.id:
             # Stale: speech went on after the pause, or the utterance was cut. A decode of the
             # open utterance up to its short pause is still a hypothesis of its words.
-            return self._stale_final_answer(asked, text)
+            return self._stale_final_answer(asked, text, words)
         utterance.final_decode = None
         utterance.final_words = words
         if utterance.ending:
@@ -548,7 +553,9 @@ class StreamingPolicy:
         utterance.final_text = text  # _decide ends the utterance when the pause is long enough
         return []
 
-    def _stale_final_answer(self, asked: Asked, text: str) -> list[Action]:
+    def _stale_final_answer(
+        self, asked: Asked, text: str, words: tuple[TimedWord, ...]
+    ) -> list[Action]:
         """Take a stale final decode of the open utterance as one more partial hypothesis.
 
         It was decoded after the utterance's sentence finals only (not its agreed words), so
@@ -558,10 +565,12 @@ class StreamingPolicy:
         utterance = asked.utterance
         if utterance is not self.utterance or utterance.ending or not text:
             return []
-        words, stable = text.split(), utterance.agreement.stable
-        if common_prefix(words, stable) < len(stable):
+        said, stable = text.split(), utterance.agreement.stable
+        if common_prefix(said, stable) < len(stable):
             return []
-        return self._partial_answer(asked, " ".join(words[len(stable) :]))
+        if words:  # one decode is in flight at a time: heard_after is still this one's
+            utterance.stale_words, utterance.stale_heard_after = words, utterance.heard_after
+        return self._partial_answer(asked, " ".join(said[len(stable) :]))
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
         utterance.ending = False
@@ -589,11 +598,37 @@ class StreamingPolicy:
         text (not when agreed words were forced before them).
         """
         words = utterance.final_words
-        scored = "".join(w.text for w in words).split()
-        if not words or not doubtful(words) or scored != text.split():
+        if not words or spelled(words) != text.split():
             return
         end = utterance.end if utterance.end is not None else self.now
-        start, prefix, prompt = utterance.heard_after
+        times = (self._seconds(utterance.speech_start), self._seconds(utterance.last_voiced))
+        self._queue_review(utterance, words, utterance.heard_after, end, times)
+
+    def _sentence_to_review(self, utterance: Utterance, final: Final) -> None:
+        """The same for a short utterance's first sentence, final by agreement before its
+        pause: a stale final decode (a short pause the speaker went on after) scored it, and
+        its words are the sentence's. Its audio ends where that decode timed its last word.
+        """
+        if utterance.emitted or not utterance.stale_words:
+            return  # only the first sentence: later ones were decoded with it as prefix
+        words = leading_words(utterance.stale_words, final.text.split())
+        if not words:
+            return
+        heard_after = utterance.stale_heard_after
+        end = heard_after[0] + self._samples(words[-1].end)
+        self._queue_review(utterance, words, heard_after, end, (final.start, final.end))
+
+    def _queue_review(
+        self,
+        utterance: Utterance,
+        words: tuple[TimedWord, ...],
+        heard_after: tuple[int, str, str],
+        end: int,
+        times: tuple[float, float],
+    ) -> None:
+        if not doubtful(words):
+            return
+        start, prefix, prompt = heard_after
         self.unreviewed.append(
             Unreviewed(
                 utterance.segment_id,
@@ -603,8 +638,7 @@ class StreamingPolicy:
                 end,
                 prefix,
                 prompt,
-                self._seconds(utterance.speech_start),
-                self._seconds(utterance.last_voiced),
+                *times,
             )
         )
 

@@ -40,6 +40,25 @@ class TimedWord:
     probability: float
 
 
+def spelled(words: Sequence[TimedWord]) -> list[str]:
+    """Decoded words as written words (a token such as "." or "-type" joins the one before)."""
+    return "".join(w.text for w in words).split()
+
+
+def leading_words(words: Sequence[TimedWord], wanted: Sequence[str]) -> tuple[TimedWord, ...]:
+    """The first of ``words`` that spell exactly ``wanted`` (with the punctuation closing
+    the last of them), or () if they do not begin with it."""
+    for count in range(1, len(words) + 1):
+        head = spelled(words[:count])
+        if head == list(wanted):
+            if count < len(words) and not words[count].text[:1].isspace():
+                continue  # the last word goes on ("seven" + "." or "-teen")
+            return tuple(words[:count])
+        if len(head) > len(wanted):
+            break
+    return ()
+
+
 def doubtful(words: Sequence[TimedWord]) -> bool:
     """Whether a final's scored words hold one worth a second decode."""
     return any(w.probability < DOUBTFUL for w in words if word_key(w.text))
