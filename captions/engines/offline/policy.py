@@ -34,7 +34,9 @@ The policy, measured on recorded talks (bench/engine.py):
 - **A second look.** The final decode of a short utterance also scores its words; one with a
   doubtful word is decoded again once ``review_after`` seconds of the speech after it are in,
   in place of a partial decode, and the session emits a ``Revision`` of that final if the
-  second decode is sure where the first was not (review.py).
+  second decode is sure where the first was not (review.py). A short utterance's first
+  sentence that the partials made final before its pause gets the same look, scored by the
+  final decode of the short pause that speech made stale.
 - One decode in flight per session; finals go before partials. A partial decode finds the
   decoder busy (another presenter's final) and is skipped and tried again later; after
   ``overload_after`` seconds of that the presenter is told the engine is behind.
