@@ -262,6 +262,26 @@ def test_a_partial_that_falls_into_a_loop_keeps_its_words_before_the_loop():
         assert before_loop(speech) == speech
 
 
+def test_a_partial_caught_in_a_long_cycle_to_its_token_bound_keeps_the_words_before_it():
+    """Seen in bench/engine.py traces of the corpus (2026-12-04): the prompt's sentence echoed."""
+    loop = "whole. Except type, very similar, but they want the whole. Except type, very similar,"
+    assert before_loop(loop + " but they want the whole. Except") == ""
+    assert (
+        before_loop(
+            "May be considered as the art of typography. Printing then for our purpose."
+            " May be considered as"
+        )
+        == ""
+    )
+    assert before_loop("It was. One two three four five, one two three four") == "It was."
+    assert before_loop("So: the art of the whole, the art of the whole") == "So:"
+    for speech in (
+        "I want to go home. I want to go home now, he said.",  # said again, then more words
+        "one two three four five six seven eight one two three",  # three words again only
+    ):
+        assert before_loop(speech) == speech
+
+
 def test_a_partial_caught_in_a_loop_inside_a_word_keeps_the_words_before_it():
     """Seen in a bench/engine.py trace of the corpus (2026-12-04): 5 of 271 partial decodes."""
     assert before_loop("the arts and crafts rrrrrr") == "the arts and crafts"

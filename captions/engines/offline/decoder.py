@@ -71,6 +71,11 @@ LOOP_RUNS = {1: 3, 2: 3, 3: 2, 4: 2}
 # trace 2026-12-04): a unit of 1-3 characters (not digits: "1000000") five times running; or
 # a stop inside a character's bytes (U+FFFD: a loop on byte tokens, or the token bound).
 CHARACTER_LOOP = re.compile(r"([^\s\d]{1,3}?)\1{4,}|\ufffd")
+# ... or into a longer cycle that runs to the token bound, often the prompt's sentence said
+# again ("whole. Except type, very similar, but they want the whole. Except type, very
+# similar, but they want the whole. Except", 2 of 326 partial decodes of the corpus): words
+# that repeat, to the end of the text, the words a cycle (longer than LOOP_RUNS's) before.
+CYCLE_REPEAT = 4  # words said again, at least, that make such a cycle a loop
 
 
 @dataclass(frozen=True)
@@ -311,7 +316,8 @@ def before_loop(text: str) -> str:
         text = text[: inside.start()].rstrip()
     words = text.split()
     keys = [word_key(word) for word in words]
-    for start in range(len(keys)):
+    cycle = _cycle_start(keys)
+    for start in range(len(keys) if cycle is None else cycle):
         for length, times in LOOP_RUNS.items():
             gram = keys[start : start + length]
             later = range(1, times)
@@ -319,7 +325,19 @@ def before_loop(text: str) -> str:
                 keys[start + k * length : start + (k + 1) * length] == gram for k in later
             ):
                 return " ".join(words[:start])
-    return text
+    return text if cycle is None else " ".join(words[:cycle])
+
+
+def _cycle_start(keys: list[str]) -> int | None:
+    """Where a cycle longer than ``LOOP_RUNS``'s, repeated to the end of ``keys``, begins."""
+    starts = []
+    for period in range(max(LOOP_RUNS) + 1, len(keys) - CYCLE_REPEAT + 1):
+        repeated = 0  # words at the end equal to the word ``period`` before
+        while repeated < len(keys) - period and keys[-1 - repeated] == keys[-1 - repeated - period]:
+            repeated += 1
+        if repeated >= CYCLE_REPEAT:
+            starts.append(len(keys) - repeated - period)
+    return min(starts, default=None)
 
 
 def echoes(text: str, prefix: str) -> bool:
