@@ -359,6 +359,17 @@ def test_an_agreed_sentence_is_final_before_the_speaker_pauses():
     assert final_words(log) == words
 
 
+def test_a_one_word_sentence_is_not_final_by_agreement_nor_what_follows_it():
+    """Greedy partials of non-native speech split "Aim as high as you can" into "A. My
+    highest you can."; the final decode at the pause gets the whole utterance."""
+    audio, words = talk("A. my highest you can go and more and more", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.1))
+    assert [f.text for f in finals(log)] == [" ".join(words)]
+    audio, words = talk("we agree. yes. and then we went on and on and on", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.1))
+    assert [f.text for f in finals(log)] == ["we agree.", "yes. and then we went on and on and on"]
+
+
 def test_a_long_utterance_is_cut_at_its_quietest_moment():
     params = PolicyParams(max_utterance=4.0, cut_search=2.0)
     parts = " ".join(VOCABULARY[:30])

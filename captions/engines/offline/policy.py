@@ -518,12 +518,19 @@ class StreamingPolicy:
         Not a sentence end followed only by a guess: greedy decodes of non-native speech put
         full stops inside sentences ("A. My highest you can" for "Aim as high as you can",
         bench/engine.py, 2026-12-02), and two of them agreeing on the stop is not enough.
+        Nor a sentence of one word, nor what follows it: that is how such a stop splits a word
+        off, and the partials agree on "A. My" as readily (2 presenters, 2026-12-04); at the
+        pause the final decode (a wider beam) heard "Aim as high as you can."
         """
         stable = utterance.agreement.stable
-        ends = [i for i, word in enumerate(stable[:-1]) if ends_sentence(word)]
-        if not ends:
+        complete = 0  # words in the whole sentences of two or more words at the start
+        for end in (i for i, word in enumerate(stable[:-1]) if ends_sentence(word)):
+            if end == complete:
+                break  # a one-word sentence
+            complete = end + 1
+        if not complete:
             return []
-        words = utterance.agreement.take(ends[-1] + 1)
+        words = utterance.agreement.take(complete)
         # Only the delay figures and the next decodes' token bound use this estimate.
         heard = len(words) + len(utterance.agreement.stable) + len(utterance.agreement.guess)
         end = words_end(utterance, audio_end, len(words), heard)
