@@ -307,7 +307,8 @@ def repeats(text: str) -> bool:
 
 
 def before_loop(text: str) -> str:
-    """``text`` up to where it starts repeating itself (``LOOP_RUNS``, ``CHARACTER_LOOP``).
+    """``text`` up to where it starts repeating itself (``LOOP_RUNS``, ``CHARACTER_LOOP``,
+    ``CYCLE_REPEAT``).
 
     The compression-ratio test (``repeats``) misses a short loop after real words, and such a
     partial would be shown ("They all to take to to to to to to") and fed to the agreement.
