@@ -317,16 +317,21 @@ def before_loop(text: str) -> str:
         text = text[: inside.start()].rstrip()
     words = text.split()
     keys = [word_key(word) for word in words]
-    cycle = _cycle_start(keys)
-    for start in range(len(keys) if cycle is None else cycle):
+    starts = [at for at in (_run_start(keys), _cycle_start(keys)) if at is not None]
+    return " ".join(words[: min(starts)]) if starts else text
+
+
+def _run_start(keys: list[str]) -> int | None:
+    """Where the first n-gram of ``LOOP_RUNS`` said back to back often enough begins."""
+    for start in range(len(keys)):
         for length, times in LOOP_RUNS.items():
             gram = keys[start : start + length]
             later = range(1, times)
             if len(gram) == length and all(
                 keys[start + k * length : start + (k + 1) * length] == gram for k in later
             ):
-                return " ".join(words[:start])
-    return text if cycle is None else " ".join(words[:cycle])
+                return start
+    return None
 
 
 def _cycle_start(keys: list[str]) -> int | None:
