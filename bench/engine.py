@@ -1,7 +1,8 @@
 """Embedded engine benchmark (issue 10): streaming captions of recorded speech, measured
 against an offline pass of the same Whisper model over the whole recording.
 
-For each corpus item (tests/corpus/, each in its own language), or ``--file``:
+For each corpus item (tests/corpus/, or with ``--heldout`` the recordings held out from tuning in
+tests/corpus/heldout/; each in its own language), or ``--file``:
 
 offline pass   the engine's model (captions.engines.offline.model.load_model) on the whole file:
                beam 5, word timestamps, no VAD, conditioned on previous text. Its WER against
@@ -214,13 +215,14 @@ class Item:
         return len(self.audio) / RATE
 
 
-def corpus_items(ids: list[str]) -> list[Item]:
+def corpus_items(ids: list[str], heldout: bool = False) -> list[Item]:
     from tests import corpus
 
-    chosen = [i for i in corpus.load_manifest() if not ids or i.id in ids]
+    manifest = corpus.HELDOUT_MANIFEST if heldout else corpus.MANIFEST
+    chosen = [i for i in corpus.load_manifest(manifest) if not ids or i.id in ids]
     missing = set(ids) - {i.id for i in chosen}
     if missing:
-        raise SystemExit(f"not in tests/corpus/manifest.json: {', '.join(sorted(missing))}")
+        raise SystemExit(f"not in {manifest.relative_to(ROOT)}: {', '.join(sorted(missing))}")
     return [Item(i.id, i.language, i.reference, corpus.audio(i)) for i in chosen]
 
 
@@ -245,7 +247,7 @@ def choose_items(args) -> list[Item]:
         return [file_item(args.file, args.source, args.reference)]
     if args.generated:
         return [generated_item()]
-    return corpus_items([i for i in args.items.split(",") if i])
+    return corpus_items([i for i in args.items.split(",") if i], args.heldout)
 
 
 def write_pcm(item: Item, directory: Path) -> dict:
@@ -531,6 +533,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--source", default="en", help="the language of --file")
     parser.add_argument("--corpus", action="store_true", help="the corpus (the default)")
     parser.add_argument("--items", default="", help="corpus item ids, comma-separated")
+    parser.add_argument(
+        "--heldout", action="store_true", help="the held-out recordings (tests/corpus/heldout/)"
+    )
     parser.add_argument("--generated", action="store_true", help="Piper speech, no corpus")
     parser.add_argument("--targets", default="es,pt,ca")
     parser.add_argument("--presenters", default="1,2")

@@ -6,12 +6,21 @@ import wave
 
 import pytest
 
-from tests.corpus import CORPUS_DIR, audio, load_manifest, normalise, wav_path, word_error_rate
+from tests.corpus import (
+    CORPUS_DIR,
+    HELDOUT_MANIFEST,
+    audio,
+    load_manifest,
+    normalise,
+    wav_path,
+    word_error_rate,
+)
 
 pytestmark = pytest.mark.timeout(60)
 
 ITEMS = load_manifest()
 SPEECH = [item for item in ITEMS if item.reference]
+HELDOUT = load_manifest(HELDOUT_MANIFEST)
 
 
 def test_every_listed_file_exists_inside_the_corpus_folder():
@@ -24,7 +33,27 @@ def test_item_ids_are_unique():
     assert len({item.id for item in ITEMS}) == len(ITEMS)
 
 
-@pytest.mark.parametrize("item", ITEMS, ids=[item.id for item in ITEMS])
+def test_held_out_files_sit_beside_their_manifest():
+    for item in HELDOUT:
+        assert item.path.is_file(), item.file
+        assert item.path.parent == HELDOUT_MANIFEST.parent
+
+
+def test_held_out_recordings_share_nothing_with_the_corpus():
+    assert not {i.id for i in HELDOUT} & {i.id for i in ITEMS}
+    assert not {i.reference for i in HELDOUT} & {i.reference for i in ITEMS}
+    assert not {s for i in HELDOUT for s in i.speakers if not s.startswith("ljspeech")} & {
+        s for i in ITEMS for s in i.speakers
+    }
+
+
+def test_the_held_out_readme_names_every_file():
+    readme = (HELDOUT_MANIFEST.parent / "README.md").read_text(encoding="utf-8")
+    for item in HELDOUT:
+        assert item.file in readme
+
+
+@pytest.mark.parametrize("item", ITEMS + HELDOUT, ids=[item.id for item in ITEMS + HELDOUT])
 def test_decoded_duration_matches_the_manifest(item):
     assert abs(len(audio(item)) / 16000 - item.seconds) < 0.2
 
@@ -55,7 +84,7 @@ def test_the_readme_names_every_file_and_licence():
 
 
 def test_the_corpus_folder_stays_small():
-    assert sum(path.stat().st_size for path in CORPUS_DIR.iterdir()) < 4.5 * 2**20
+    assert sum(path.stat().st_size for path in CORPUS_DIR.rglob("*")) < 4.5 * 2**20
 
 
 def test_wav_path_writes_16_bit_16_khz_mono_once(tmp_path):
@@ -80,6 +109,12 @@ def test_normalise_drops_case_punctuation_and_apostrophes_but_keeps_accents():
         "verdad",
     ]
     assert normalise("Él está aquí.") == ["él", "está", "aquí"]
+
+
+def test_normalise_counts_each_chinese_or_japanese_character_as_a_word():
+    assert normalise("我在这一个讲堂中，便须常常。") == list("我在这一个讲堂中便须常常")
+    assert normalise("聞き流す訳に、行かなかった。") == list("聞き流す訳に行かなかった")
+    assert normalise("Whisper 的 base 模型") == ["whisper", "的", "base", "模", "型"]
 
 
 @pytest.mark.parametrize(
