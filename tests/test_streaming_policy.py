@@ -34,6 +34,7 @@ from captions.engines.offline.policy import (
 )
 from captions.engines.offline.review import TimedWord
 from captions.engines.offline.sentences import ends_sentence
+from captions.engines.offline.words import join_words, split_words
 
 WORD = 0.32  # seconds of audio per word: 10 frames
 VOCABULARY = [f"w{n}" for n in range(1, 1000)]
@@ -72,9 +73,9 @@ class FakeDecoder:
         if not request.scored or not text:
             return []
         labels = np.round(request.audio * 1000).astype(int)
-        numbers = self._numbers(request.audio)[len(request.prefix.split()) :]
+        numbers = self._numbers(request.audio)[len(split_words(request.prefix)) :]
         scored = []
-        for word, number in zip(text.split(), numbers, strict=True):
+        for word, number in zip(split_words(text), numbers, strict=True):
             where = np.flatnonzero(labels == number)
             start, end = where[0] / SAMPLE_RATE, (where[-1] + 1) / SAMPLE_RATE
             scored.append(TimedWord(" " + word, start, end, 0.1 if word in self.doubts else 0.9))
@@ -87,19 +88,19 @@ class FakeDecoder:
         enough = round(WORD * SAMPLE_RATE) // 2
         numbers = [v for v, n in zip(values, counts, strict=True) if v and n >= enough]
         heard = [self.words[v - 1] for v in numbers]
-        prefix = request.prefix.split()
+        prefix = split_words(request.prefix)
         assert heard[: len(prefix)] == prefix, (heard, prefix)
         # What the prefix does not cover must be in the audio the request calls its own.
         own = set(np.round(request.audio[len(request.audio) - request.fresh :] * 1000).astype(int))
         assert all(v in own for v in numbers[len(prefix) :]), request
-        return " ".join(heard[len(prefix) :])
+        return join_words(heard[len(prefix) :])
 
     def review(self, request: Review) -> str | None:
         """The final's revision, checking that the review hears the final and speech after it."""
         self.reviews.append(request)
         if self.busy:
             return None
-        prefix, text = request.prefix.split(), [w.text.strip() for w in request.first]
+        prefix, text = split_words(request.prefix), [w.text.strip() for w in request.first]
         own = self._numbers(request.audio[: request.cut])
         after = self._numbers(request.audio[request.cut :])
         assert [self.words[v - 1] for v in own] == prefix + text, request
@@ -218,6 +219,18 @@ def test_an_agreed_abbreviation_does_not_cut_the_final():
 
 
 # ------------------------------------------------------------------ policy
+
+
+def test_chinese_partials_agree_character_by_character_and_finals_keep_no_spaces():
+    # Whisper writes Chinese without spaces: taken as one "word" per clause, no two partials
+    # agreed on anything before the clause was whole (tests/corpus/heldout/, 2026-12-05).
+    sentence = "我 在 这 一 个 讲 堂 中， 便 须 常 常 随 喜 我 那 同 学 们 的 拍 手。"
+    audio, words = talk(sentence, 1.0, "谢 谢。", 1.0)
+    log = run(audio, FakeDecoder(words, delay=0.1))
+    partials = [a for _, a in log if isinstance(a, Partial)]
+    assert any(len(p.stable) >= 5 for p in partials)
+    assert all(" " not in p.text for p in partials)
+    assert [f.text for f in finals(log)] == [sentence.replace(" ", ""), "谢谢。"]
 
 
 def test_every_word_of_a_talk_is_final_once_and_in_order():

@@ -26,6 +26,7 @@ from .agreement import word_key
 from .languages import normalize_language
 from .review import TimedWord
 from .script import to_script
+from .words import join_words, split_words
 
 SAMPLE_RATE = 16_000
 FRAMES_PER_SECOND = 100  # mel frames: Whisper's hop is 10 ms
@@ -315,10 +316,10 @@ def before_loop(text: str) -> str:
     """
     if (inside := CHARACTER_LOOP.search(text)) is not None:
         text = text[: inside.start()].rstrip()
-    words = text.split()
+    words = split_words(text)
     keys = [word_key(word) for word in words]
     starts = [at for at in (_run_start(keys), _cycle_start(keys)) if at is not None]
-    return " ".join(words[: min(starts)]) if starts else text
+    return join_words(words[: min(starts)]) if starts else text
 
 
 def _run_start(keys: list[str]) -> int | None:
@@ -358,15 +359,15 @@ def echoes(text: str, prefix: str) -> bool:
 
 def after_overlap(text: str, prefix: str) -> str:
     """``text`` without its longest start that repeats the end of ``prefix`` (word by word)."""
-    words, tail = text.split(), _keys(prefix)
+    words, tail = split_words(text), _keys(prefix)
     for count in range(min(len(words), len(tail)), 0, -1):
         if [word_key(w) for w in words[:count]] == tail[-count:]:
-            return " ".join(words[count:])
+            return join_words(words[count:])
     return text
 
 
 def _keys(text: str) -> list[str]:
-    return [key for key in map(word_key, text.split()) if key]
+    return [key for key in map(word_key, split_words(text)) if key]
 
 
 def _invented(text: str) -> bool:

@@ -54,6 +54,7 @@ from .actions import Action, Behind, Cancel, Decode, Done, Final, Partial, Revie
 from .agreement import LocalAgreement, common_prefix, shown_guess
 from .review import TimedWord, doubtful, leading_words, spelled
 from .sentences import ends_sentence
+from .words import join_words, split_words
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms
@@ -329,7 +330,9 @@ class StreamingPolicy:
         if self.silence >= self._samples(self.p.end_pause):
             return True
         text = utterance.final_text
-        sentence = text is not None and ends_sentence(" ".join([*utterance.agreement.stable, text]))
+        sentence = text is not None and ends_sentence(
+            join_words([*utterance.agreement.stable, text])
+        )
         return sentence and self.silence >= self._samples(self.p.sentence_pause)
 
     def _end(self, utterance: Utterance) -> list[Action]:
@@ -404,7 +407,7 @@ class StreamingPolicy:
             self._slice(start, audio_end),
             audio_end,
             audio_end - own_start,
-            " ".join(prefix),
+            join_words(prefix),
             self._prompt(context),
             self.p.final_beam if final else self.p.partial_beam,
             final,
@@ -463,14 +466,14 @@ class StreamingPolicy:
         if not chain:
             return None
         first, last = chain[-1], chain[0]
-        text = " ".join(c.text for c in reversed(chain))
+        text = join_words(c.text for c in reversed(chain))
         return Context(first.audio_start, first.speech_start, last.last_voiced, text)
 
     def _prompt(self, context: Context | None) -> str:
         words = list(self.transcript)
         if context is not None:  # the context's words are in the prefix
-            words = words[: max(0, len(words) - len(context.text.split()))]
-        return " ".join(words)
+            words = words[: max(0, len(words) - len(split_words(context.text)))]
+        return join_words(words)
 
     # ------------------------------------------------------------- decode answers
 
@@ -493,7 +496,7 @@ class StreamingPolicy:
         if not text:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         agreement = utterance.agreement
-        agreement.update(text.split())
+        agreement.update(split_words(text))
         actions = self._sentence_finals(utterance, asked.audio_end)
         heard = len(agreement.stable) + len(agreement.guess)
         utterance.agreed_until = words_end(utterance, asked.audio_end, len(agreement.stable), heard)
@@ -504,8 +507,8 @@ class StreamingPolicy:
         actions.append(
             Partial(
                 utterance.segment_id,
-                " ".join(stable),
-                " ".join(stable + guess),
+                join_words(stable),
+                join_words(stable + guess),
                 self._seconds(utterance.speech_start),
                 self._seconds(asked.audio_end),
             )
@@ -536,7 +539,7 @@ class StreamingPolicy:
         end = words_end(utterance, audio_end, len(words), heard)
         final = Final(
             utterance.segment_id,
-            " ".join(words),
+            join_words(words),
             self._seconds(utterance.speech_start),
             self._seconds(end),
             self._slice(utterance.speech_start, end),
@@ -574,27 +577,27 @@ class StreamingPolicy:
         utterance = asked.utterance
         if utterance is not self.utterance or utterance.ending or not text:
             return []
-        said, stable = text.split(), utterance.agreement.stable
+        said, stable = split_words(text), utterance.agreement.stable
         if common_prefix(said, stable) < len(stable):
             return []
         if words:  # one decode is in flight at a time: heard_after is still this one's
             utterance.stale_words, utterance.stale_heard_after = words, utterance.heard_after
-        return self._partial_answer(asked, " ".join(said[len(stable) :]))
+        return self._partial_answer(asked, join_words(said[len(stable) :]))
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
         utterance.ending = False
         agreed = utterance.agreement.stable if self._keeps_agreed(True) else []
-        words = agreed + text.split()
-        full = " ".join([*utterance.emitted, *words])
+        words = agreed + split_words(text)
+        full = join_words([*utterance.emitted, *words])
         self._finished(utterance, full)
         if not words and not utterance.partials:
             return []
         self.transcript.extend(words)
-        self._to_review(utterance, " ".join(words))
+        self._to_review(utterance, join_words(words))
         return [
             Final(
                 utterance.segment_id,
-                " ".join(words),
+                join_words(words),
                 self._seconds(utterance.speech_start),
                 self._seconds(utterance.last_voiced),
                 self._slice(utterance.speech_start, utterance.end or self.now),
@@ -607,7 +610,7 @@ class StreamingPolicy:
         text (not when agreed words were forced before them).
         """
         words = utterance.final_words
-        if not words or spelled(words) != text.split():
+        if not words or spelled(words) != split_words(text):
             return
         end = utterance.end if utterance.end is not None else self.now
         times = (self._seconds(utterance.speech_start), self._seconds(utterance.last_voiced))
@@ -620,7 +623,7 @@ class StreamingPolicy:
         """
         if utterance.emitted or not utterance.stale_words:
             return  # only the first sentence: later ones were decoded with it as prefix
-        words = leading_words(utterance.stale_words, final.text.split())
+        words = leading_words(utterance.stale_words, split_words(final.text))
         if not words:
             return
         heard_after = utterance.stale_heard_after

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from difflib import SequenceMatcher
 
 from .agreement import word_key
+from .words import split_words
 
 DOUBTFUL = 0.5  # a first-decode word scoring below this may be replaced
 TRUSTED = 0.6  # a second-decode word must score at least this to replace it
@@ -42,7 +43,7 @@ class TimedWord:
 
 def spelled(words: Sequence[TimedWord]) -> list[str]:
     """Decoded words as written words (a token such as "." or "-type" joins the one before)."""
-    return "".join(w.text for w in words).split()
+    return split_words("".join(w.text for w in words))
 
 
 def leading_words(words: Sequence[TimedWord], wanted: Sequence[str]) -> tuple[TimedWord, ...]:
