@@ -290,8 +290,19 @@ def offline_pass(model, item: Item) -> tuple[str, list]:
         condition_on_previous_text=True,
     )
     segments = list(segments)
-    pieces = [(w.word, w.start, w.end) for s in segments for w in (s.words or [])]
-    return " ".join(s.text.strip() for s in segments), timed_words(pieces)
+    # In the script the item's language code asks for, as the engine writes it: Whisper
+    # often writes traditional Chinese for ``zh``, which the engine turns into simplified.
+    script = _script_of(item.language)
+    pieces = [(script(w.word), w.start, w.end) for s in segments for w in (s.words or [])]
+    return script(" ".join(s.text.strip() for s in segments)), timed_words(pieces)
+
+
+def _script_of(language: str):
+    try:
+        from captions.engines.offline.script import to_script
+    except ImportError:  # a checkout from before the script conversion
+        return lambda text: text
+    return lambda text: to_script(text, language)
 
 
 # ------------------------------------------------------------------ measures
