@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -231,6 +232,46 @@ def test_chinese_partials_agree_character_by_character_and_finals_keep_no_spaces
     assert any(len(p.stable) >= 5 for p in partials)
     assert all(" " not in p.text for p in partials)
     assert [f.text for f in finals(log)] == [sentence.replace(" ", ""), "谢谢。"]
+
+
+@pytest.mark.parametrize("delay", [0.1, 0.5])  # answered before the pause ends, or after
+def test_a_soft_last_syllable_after_the_last_voiced_frame_is_heard(delay):
+    # The voice detector misses the last syllable (0.1 s after the rest): the final decode
+    # asked at the pause stops inside it, and only the one asked later hears it.
+    audio, words = talk("w1 w2 w3", 0.1, "w4.", 1.0)
+    soft = len(words) / 1000
+    log = run(
+        audio,
+        FakeDecoder(words, delay=delay),
+        probability=lambda frame: float(
+            np.abs(frame).max() > 0 and not np.isclose(frame, soft).any()
+        ),
+    )
+    assert final_words(log) == words
+    without = run(
+        audio,
+        FakeDecoder(words, delay=0.1),
+        PolicyParams(tail_look=None),
+        probability=lambda frame: float(
+            np.abs(frame).max() > 0 and not np.isclose(frame, soft).any()
+        ),
+    )
+    assert final_words(without) == words[:-1]  # the test's premise
+
+
+def test_a_final_decode_is_done_again_only_if_it_ends_inside_a_word_and_once():
+    audio, words = talk("w1 w2 w3.", 1.0, "w4 w5,", 1.0, "w6 w7 w8", 1.0)
+    decoder = FakeDecoder(words, delay=0.1)
+    log = run(audio, decoder)
+    assert final_words(log) == words
+    by_utterance = [[], [], []]  # the utterances end at about 1.1, 2.7 and 4.7 s
+    for decode in (d for d in decoder.asked if d.final):
+        by_utterance[(decode.end > 2 * SAMPLE_RATE) + (decode.end > 3.5 * SAMPLE_RATE)].append(
+            decode
+        )
+    assert [len(decodes) for decodes in by_utterance] == [1, 1, 2]
+    again, first = by_utterance[2][1], by_utterance[2][0]
+    assert again.end - first.end >= 0.15 * SAMPLE_RATE
 
 
 def test_every_word_of_a_talk_is_final_once_and_in_order():
@@ -527,7 +568,8 @@ def test_a_review_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it(
 
 
 def test_a_due_review_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
-    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))  # none in the first 0.6 s
+    # No partial in the first 0.6 s; its final "a b" ends no sentence: no second final decode.
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0, tail_look=None))
 
     def say(seconds: float, voiced: bool) -> list:
         actions = []
