@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--ways", default="context,alone,short-alone,long-alone")
     parser.add_argument("--tail", type=float, default=TAIL, help="seconds after the last word")
     parser.add_argument("--items", help="corpus item ids, comma-separated (default: all)")
+    parser.add_argument("--heldout", action="store_true", help="the held-out recordings instead")
     args = parser.parse_args()
     import django
 
@@ -221,10 +222,18 @@ def main() -> None:
     from bench.policy_sim import params_from
     from bench.speech_metrics import dropped_phrases
     from captions.engines.offline import OfflineEngine
-    from tests.corpus import audio, load_manifest, normalise, word_error_rate
+    from tests.corpus import (
+        HELDOUT_MANIFEST,
+        MANIFEST,
+        audio,
+        load_manifest,
+        normalise,
+        word_error_rate,
+    )
 
     wanted = set(args.items.split(",")) if args.items else None
-    items = [i for i in load_manifest() if i.reference and (wanted is None or i.id in wanted)]
+    manifest = load_manifest(HELDOUT_MANIFEST if args.heldout else MANIFEST)
+    items = [i for i in manifest if i.reference and (wanted is None or i.id in wanted)]
     offline = offline_words(items)
     decoder, params = OfflineEngine().decoder, params_from(args.params)
     ways = args.ways.split(",")
