@@ -8,7 +8,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from .words import has_unspaced, join_words, split_words
+
 LINE_LENGTH = 42  # characters per subtitle line, the usual broadcast limit
+# ... of Chinese or Japanese, whose characters are twice as wide (Netflix's guides: 16 for
+# Chinese, 13 for Japanese; a line of them without spaces would never break otherwise).
+UNSPACED_LINE_LENGTH = 16
 MIN_CUE_SECONDS = 0.5  # a cue shorter than this cannot be read
 
 # Control characters (C0, DEL, C1) are not text: terminal escapes, NULs. Line breaks and tabs
@@ -79,8 +84,19 @@ def timestamp(seconds: float, *, separator: str) -> str:
 
 
 def wrap(text: str, width: int = LINE_LENGTH) -> list[str]:
-    """Break a caption into subtitle lines of at most ``width`` characters where possible."""
-    return textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False) or [""]
+    """Break a caption into subtitle lines of at most ``width`` characters where possible
+    (``UNSPACED_LINE_LENGTH`` for Chinese or Japanese, between any two of their characters)."""
+    if not has_unspaced(text):
+        lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=False)
+        return lines or [""]
+    lines, line = [], ""
+    for word in split_words(text):
+        longer = join_words([line, word])
+        if line and len(longer) > UNSPACED_LINE_LENGTH:
+            lines.append(line)
+            longer = word
+        line = longer
+    return [*lines, line]
 
 
 def to_txt(finals: Iterable[Final]) -> str:

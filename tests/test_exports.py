@@ -77,6 +77,16 @@ def test_long_captions_wrap_at_42_characters_without_breaking_words():
     assert " ".join(lines) == text
 
 
+def test_chinese_and_japanese_captions_wrap_between_characters():
+    # Written without spaces: broken at spaces only, each would be one line of any length.
+    text = "我在这一个讲堂中，便须常常随喜我那同学们的拍手和喝采。"
+    lines = exports.to_srt([Row(1, text, 0, 5)]).splitlines()[2:]
+    assert len(lines) == 2
+    assert all(len(line) <= exports.UNSPACED_LINE_LENGTH for line in lines)
+    assert "".join(lines) == text
+    assert exports.wrap("用 Python 写代码") == ["用 Python 写代码"]
+
+
 def test_timestamps_carry_into_hours():
     assert exports.timestamp(3725.0456, separator=",") == "01:02:05,046"
 

@@ -35,7 +35,7 @@ from captions.engines.offline.policy import (
 )
 from captions.engines.offline.review import TimedWord
 from captions.engines.offline.sentences import ends_sentence
-from captions.engines.offline.words import join_words, split_words
+from captions.words import join_words, split_words
 
 WORD = 0.32  # seconds of audio per word: 10 frames
 VOCABULARY = [f"w{n}" for n in range(1, 1000)]

@@ -22,11 +22,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from ...words import join_words, split_words
 from .agreement import word_key
 from .languages import normalize_language
 from .review import TimedWord
 from .script import to_script
-from .words import join_words, split_words
 
 SAMPLE_RATE = 16_000
 FRAMES_PER_SECOND = 100  # mel frames: Whisper's hop is 10 ms

@@ -50,11 +50,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...words import join_words, split_words
 from .actions import Action, Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
 from .agreement import LocalAgreement, common_prefix, shown_guess
 from .review import TimedWord, doubtful, leading_words, spelled
 from .sentences import ends_sentence
-from .words import join_words, split_words
 
 SAMPLE_RATE = 16_000
 FRAME_SAMPLES = 512  # the unit of the Silero voice-activity model: 32 ms

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
+from ...words import split_words
 from .agreement import word_key
-from .words import split_words
 
 DOUBTFUL = 0.5  # a first-decode word scoring below this may be replaced
 TRUSTED = 0.6  # a second-decode word must score at least this to replace it

@@ -1,13 +1,14 @@
-"""The words of decoded text, in any script, and how words join again into text. Pure.
+"""The words of a text, in any script, and how words join again into text. Pure.
 
-The streaming policy works on words: two hypotheses agree word by word, a final is whole
-words, a decode caught in a loop is cut at a word. Chinese and Japanese are written without
-spaces, so splitting Whisper's text at spaces gives a whole clause as one "word": partials
-then never agree on anything before the clause is complete, and flicker until it is
-(tests/corpus/heldout/, 2026-12-05). Here each Han or kana character is a word of its own,
-with the punctuation around it, and two such words join without a space between them.
-Other scripts split at spaces as before. (Thai, Lao and Burmese, also unspaced, are not
-split: their characters are not words, and a vowel sign cannot stand alone.)
+The offline engine's streaming policy works on words: two hypotheses agree word by word, a
+final is whole words, a decode caught in a loop is cut at a word; subtitle lines break
+between words. Chinese and Japanese are written without spaces, so splitting Whisper's text
+at spaces gives a whole clause as one "word": partials then never agree on anything before
+the clause is complete, and flicker until it is (tests/corpus/heldout/, 2026-12-05). Here
+each Han or kana character is a word of its own, with the punctuation around it, and two
+such words join without a space between them. Other scripts split at spaces as before.
+(Thai, Lao and Burmese, also unspaced, are not split: their characters are not words, and a
+vowel sign cannot stand alone.)
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def join_words(words: Iterable[str]) -> str:
     for before, piece in zip(pieces, pieces[1:], strict=False):
         text += piece if _unspaced(before) and _unspaced(piece) else " " + piece
     return text
+
+
+def has_unspaced(text: str) -> bool:
+    """Whether ``text`` holds Chinese or Japanese characters."""
+    return bool(_HAS_UNSPACED.search(text))
 
 
 def _unspaced(piece: str) -> bool:

@@ -1,10 +1,10 @@
-"""Words of decoded text in any script (captions/engines/offline/words.py)."""
+"""Words of text in any script (captions/words.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from captions.engines.offline.words import join_words, split_words
+from captions.words import join_words, split_words
 
 
 def test_spaced_scripts_split_at_spaces_as_before():
