@@ -264,7 +264,9 @@ def run(args, item, wav: Path, words: list, workdir: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--item", default="en-native-lj-printing", help="a corpus item id")
+    parser.add_argument(
+        "--item", default="en-native-lj-printing", help="a corpus (or held-out) item id"
+    )
     parser.add_argument("--targets", default="es,pt", help="audience languages besides source")
     parser.add_argument("--engine", default="local", help="CAPTION_ENGINE for the server")
     parser.add_argument("--save", type=Path, help="write the captions and word times as JSON")
@@ -278,9 +280,10 @@ def main() -> None:
     from tests import corpus
 
     quiet()
-    found = [i for i in corpus.load_manifest() if i.id == args.item]
+    manifests = (corpus.MANIFEST, corpus.HELDOUT_MANIFEST)
+    found = [i for m in manifests for i in corpus.load_manifest(m) if i.id == args.item]
     if not found:
-        raise SystemExit(f"{args.item} is not in tests/corpus/manifest.json")
+        raise SystemExit(f"{args.item} is in neither tests/corpus/ manifest")
     item = Item(found[0].id, found[0].language, found[0].reference, corpus.audio(found[0]))
     print(f"{item.id}: {item.seconds:.1f} s of {item.language}; browser, server and engine share")
     print(f"this machine. Machine load before: {load()}")
