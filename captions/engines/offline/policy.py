@@ -30,7 +30,8 @@ The policy, measured on recorded talks (bench/engine.py):
   going on makes it stale. The utterance ends when the pause reaches ``sentence_pause`` and
   that decode ends a sentence, or ``end_pause`` in any case, or at ``max_utterance``, where
   it is cut at its quietest frame of the last seconds. A decode that finishes before the
-  pause is confirmed costs no latency at all.
+  pause is confirmed costs no latency at all. One whose text ends inside a word is done
+  again with ``tail_look`` of the pause (a soft last syllable outlasts the voiced frames).
 - **A second look.** The final decode of a short utterance also scores its words; one with a
   doubtful word is decoded again once ``review_after`` seconds of the speech after it are in,
   in place of a partial decode, and the session emits a ``Revision`` of that final if the
@@ -304,9 +305,7 @@ class StreamingPolicy:
         if speech and self.silence >= self._samples(self.p.early_pause):
             if utterance.final_text is None:
                 actions.append(self._ask(utterance, final=True))
-            elif self.silence >= self._samples(self.p.tail_look or 0) and self._tail_unheard(
-                utterance
-            ):
+            elif self._tail_unheard(utterance) and self.silence >= self._samples(self.p.tail_look):
                 utterance.final_text = None  # the pause's end waits for the new answer
                 actions.append(self._ask(utterance, final=True))
             return actions
