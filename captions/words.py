@@ -17,11 +17,11 @@ import re
 from collections.abc import Iterable
 
 # Han (with the iteration mark 々), hiragana and katakana (with the prolonged sound mark).
-_UNSPACED = "[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
+UNSPACED = "[\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]"
 # One unspaced character with the punctuation before and after it ("「我", "中，"), or a run
 # of anything else up to the next such character ("Python" in "用Python写").
-_PIECE = re.compile(rf"[^\w\s]*{_UNSPACED}[^\w\s]*|(?:(?!{_UNSPACED})\S)+")
-_HAS_UNSPACED = re.compile(_UNSPACED)
+_PIECE = re.compile(rf"[^\w\s]*{UNSPACED}[^\w\s]*|(?:(?!{UNSPACED})\S)+")
+_HAS_UNSPACED = re.compile(UNSPACED)
 
 
 def split_words(text: str) -> list[str]:

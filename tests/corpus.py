@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from captions.words import UNSPACED
+
 CORPUS_DIR = Path(__file__).parent / "corpus"
 MANIFEST = CORPUS_DIR / "manifest.json"
 # Recordings kept out of tuning: the engine's policy was chosen on MANIFEST's items, and this
@@ -26,7 +28,7 @@ SAMPLE_RATE = 16000
 _PUNCTUATION = re.compile(r"[^\w\s']|_")
 # Chinese and Japanese are written without spaces between words: each Han, kana or
 # ideographic-iteration character counts as a word, so their rate is a character error rate.
-_UNSPACED = re.compile(r"([\u3005\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff])")
+_UNSPACED = re.compile(f"({UNSPACED})")
 
 
 @dataclass(frozen=True)
