@@ -590,6 +590,8 @@ def main() -> None:
     quiet()
     items = choose_items(args)
     speech = [i for i in items if i.speech]
+    if not speech:  # the engine warms up on speech, and the measures are over speech
+        raise SystemExit("no speech item chosen: add one to --items (the silence check follows)")
     print(
         f"{len(speech)} speech items ({sum(i.seconds for i in speech):.0f} s), "
         f"{len(items) - len(speech)} without speech, + {args.silence:g} s of silence; "
