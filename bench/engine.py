@@ -292,17 +292,13 @@ def offline_pass(model, item: Item) -> tuple[str, list]:
     segments = list(segments)
     # In the script the item's language code asks for, as the engine writes it: Whisper
     # often writes traditional Chinese for ``zh``, which the engine turns into simplified.
-    script = _script_of(item.language)
+    from captions.engines.offline.script import to_script
+
+    def script(text: str) -> str:
+        return to_script(text, item.language)
+
     pieces = [(script(w.word), w.start, w.end) for s in segments for w in (s.words or [])]
     return script(" ".join(s.text.strip() for s in segments)), timed_words(pieces)
-
-
-def _script_of(language: str):
-    try:
-        from captions.engines.offline.script import to_script
-    except ImportError:  # a checkout from before the script conversion
-        return lambda text: text
-    return lambda text: to_script(text, language)
 
 
 # ------------------------------------------------------------------ measures

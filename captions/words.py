@@ -27,7 +27,7 @@ _HAS_UNSPACED = re.compile(UNSPACED)
 def split_words(text: str) -> list[str]:
     """The words of ``text``: its space-separated words, Chinese and Japanese ones split
     into characters."""
-    if not _HAS_UNSPACED.search(text):
+    if not has_unspaced(text):
         return text.split()  # the common case, and the one that must not change
     return _PIECE.findall(text)
 
@@ -38,14 +38,10 @@ def join_words(words: Iterable[str]) -> str:
     pieces = [piece for word in words for piece in split_words(word)]
     text = pieces[0] if pieces else ""
     for before, piece in zip(pieces, pieces[1:], strict=False):
-        text += piece if _unspaced(before) and _unspaced(piece) else " " + piece
+        text += piece if has_unspaced(before) and has_unspaced(piece) else " " + piece
     return text
 
 
 def has_unspaced(text: str) -> bool:
     """Whether ``text`` holds Chinese or Japanese characters."""
     return bool(_HAS_UNSPACED.search(text))
-
-
-def _unspaced(piece: str) -> bool:
-    return bool(_HAS_UNSPACED.search(piece))

@@ -240,21 +240,14 @@ def test_a_soft_last_syllable_after_the_last_voiced_frame_is_heard(delay):
     # asked at the pause stops inside it, and only the one asked later hears it.
     audio, words = talk("w1 w2 w3", 0.1, "w4.", 1.0)
     soft = len(words) / 1000
-    log = run(
-        audio,
-        FakeDecoder(words, delay=delay),
-        probability=lambda frame: float(
-            np.abs(frame).max() > 0 and not np.isclose(frame, soft).any()
-        ),
-    )
+
+    def voiced(frame: np.ndarray) -> float:  # the last word's frames are not
+        return float(np.abs(frame).max() > 0 and not np.isclose(frame, soft).any())
+
+    log = run(audio, FakeDecoder(words, delay=delay), probability=voiced)
     assert final_words(log) == words
     without = run(
-        audio,
-        FakeDecoder(words, delay=0.1),
-        PolicyParams(tail_look=None),
-        probability=lambda frame: float(
-            np.abs(frame).max() > 0 and not np.isclose(frame, soft).any()
-        ),
+        audio, FakeDecoder(words, delay=delay), PolicyParams(tail_look=None), probability=voiced
     )
     assert final_words(without) == words[:-1]  # the test's premise
 
