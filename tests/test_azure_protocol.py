@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from captions.engines import azure_protocol, usp
@@ -115,6 +115,8 @@ PATHS = st.sampled_from(sorted(azure_protocol._HANDLERS) + ["speech.startDetecte
 
 @settings(max_examples=300, deadline=None)
 @given(PATHS, JSON | SHAPED)
+# Found by this test on 2026-12-05: "Translations" not a list raised TypeError.
+@example("translation.hypothesis", {"Translation": {"Text": None, "Translations": 1}})
 def test_any_service_message_either_works_or_raises_framing_error(path, body):
     proto = protocol()
     try:

@@ -358,7 +358,8 @@ class TranslationProtocol:
             logger.warning("translation failed: %s", translation.get("FailureReason"))
         texts: dict[str, str] = {}
         lookup = {code.lower(): lang for code, lang in self.settings.targets.items()}
-        for item in translation.get("Translations") or []:
+        items = translation.get("Translations")
+        for item in items if isinstance(items, list) else []:  # a malformed list: none
             if not isinstance(item, dict):
                 continue
             language = lookup.get(str(item.get("Language", "")).lower())
