@@ -2,7 +2,8 @@
 against an offline pass of the same Whisper model over the whole recording.
 
 For each corpus item (tests/corpus/, or with ``--heldout`` the recordings held out from tuning in
-tests/corpus/heldout/; each in its own language), or ``--file``:
+tests/corpus/heldout/, or with ``--clips`` the short held-out clips of tests/corpus/clips/; each
+in its own language and its own session), or ``--file``:
 
 offline pass   the engine's model (captions.engines.offline.model.load_model) on the whole file:
                beam 5, word timestamps, no VAD, conditioned on previous text. Its WER against
@@ -21,6 +22,10 @@ Columns (definitions in bench/speech_metrics.py, which computes them):
   drop            dropped phrases: maximal runs of >= 2 offline words that no final contains
                   (one SequenceMatcher alignment of normalised words) and of which >= 2 words
                   align with the reference too; listed below the table with their times.
+  edge            lost edges: a recording's first or last spoken word (the first and last
+                  offline words that align with the reference) that no final contains;
+                  listed below the table. The measure of ``--clips``, where every session
+                  is one short clip that ends when its audio does.
   last→final      per final: arrival - offline end of its last word that aligned to an offline
                   word (same alignment); p50/p95 over all finals of all items and presenters.
   onset→text      per stretch of speech (offline words separated by >= 0.5 s of silence, the
@@ -215,10 +220,9 @@ class Item:
         return len(self.audio) / RATE
 
 
-def corpus_items(ids: list[str], heldout: bool = False) -> list[Item]:
+def corpus_items(ids: list[str], manifest: Path) -> list[Item]:
     from tests import corpus
 
-    manifest = corpus.HELDOUT_MANIFEST if heldout else corpus.MANIFEST
     chosen = [i for i in corpus.load_manifest(manifest) if not ids or i.id in ids]
     missing = set(ids) - {i.id for i in chosen}
     if missing:
@@ -247,7 +251,12 @@ def choose_items(args) -> list[Item]:
         return [file_item(args.file, args.source, args.reference)]
     if args.generated:
         return [generated_item()]
-    return corpus_items([i for i in args.items.split(",") if i], args.heldout)
+    from tests import corpus
+
+    manifest = corpus.MANIFEST
+    if args.heldout or args.clips:
+        manifest = corpus.HELDOUT_MANIFEST if args.heldout else corpus.CLIPS_MANIFEST
+    return corpus_items([i for i in args.items.split(",") if i], manifest)
 
 
 def write_pcm(item: Item, directory: Path) -> dict:
@@ -321,6 +330,7 @@ class Tally:
     errors: int = 0
     reference_words: int = 0
     dropped: list = field(default_factory=list)  # (run label, [Word, ...])
+    edges: list = field(default_factory=list)  # (run label, "start" | "end", Word)
     last_word: list[float] = field(default_factory=list)
     onset: list[float] = field(default_factory=list)
     missed: int = 0
@@ -363,6 +373,9 @@ def tally_run(tally: Tally, offline: Offline, events: list[list], label: str) ->
         counts[1] += len(offline.reference)
     for phrase in m.dropped_phrases(offline.words, words, offline.reference):
         tally.dropped.append((label, phrase))
+    if offline.reference is not None:
+        for edge, word in m.lost_edges(offline.words, words, offline.reference):
+            tally.edges.append((label, edge, word))
     latencies, unmatched = m.final_latencies(offline.words, finals)
     tally.last_word += latencies
     tally.unmatched_finals += unmatched
@@ -392,7 +405,7 @@ def p50_95(values: list[float]) -> str:
 
 
 HEADER = (
-    " pres  WER off  WER str  drop  last→final p50/p95  onset→text p50/p95 miss"
+    " pres  WER off  WER str  drop  edge  last→final p50/p95  onset→text p50/p95 miss"
     "  rev/2s   RTF  cpu/s  finals unmatched"
 )
 
@@ -407,6 +420,7 @@ def report_round(round_: dict, offlines: dict[str, Offline], wer_off: float) -> 
     print(
         f" {round_['presenters']:>4}  {100 * wer_off:5.1f}%   "
         f"{percent(tally.errors, tally.reference_words)}  {len(tally.dropped):>4}  "
+        f"{len(tally.edges):>4}  "
         f"{p50_95(tally.last_word):>18}  {p50_95(tally.onset):>18} {tally.missed:>4}  "
         f"{revisions:6.2f}  {round_['rtf']:5.2f}  {round_['cpu']:5.2f}  "
         f"{len(tally.last_word) + tally.unmatched_finals:>6} {tally.unmatched_finals:>9}",
@@ -472,6 +486,8 @@ def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int =
         for label, phrase in tally.dropped:
             words = " ".join(w.text for w in phrase)
             print(f"  dropped  {label}  {phrase[0].start:6.1f}-{phrase[-1].end:6.1f} s  {words}")
+        for label, edge, word in tally.edges:
+            print(f"  lost {edge:<5} {label}  {word.start:6.1f}-{word.end:6.1f} s  {word.text}")
         for label, after, change in tally.corrections:
             print(f"  revised  {label}  {after:5.1f} s after its final: {change}")
     for round_ in result["rounds"]:
@@ -540,8 +556,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--source", default="en", help="the language of --file")
     parser.add_argument("--corpus", action="store_true", help="the corpus (the default)")
     parser.add_argument("--items", default="", help="corpus item ids, comma-separated")
-    parser.add_argument(
+    held_out = parser.add_mutually_exclusive_group()
+    held_out.add_argument(
         "--heldout", action="store_true", help="the held-out recordings (tests/corpus/heldout/)"
+    )
+    held_out.add_argument(
+        "--clips", action="store_true", help="the short held-out clips (tests/corpus/clips/)"
     )
     parser.add_argument("--generated", action="store_true", help="Piper speech, no corpus")
     parser.add_argument("--targets", default="es,pt,ca")

@@ -86,6 +86,25 @@ def dropped_phrases(
     return [[offline[i] for i in run] for run in runs if sum(i in confirmed for i in run) >= 2]
 
 
+def lost_edges(
+    offline: Sequence[Word], finals: Sequence[str], reference: Sequence[str]
+) -> list[tuple[str, Word]]:
+    """The recording's first and last spoken words, where no final contains them.
+
+    The first and last offline words that align with the reference (a word the offline pass
+    misheard is no yardstick) are looked up in one alignment with the finals' words; each
+    that is missing comes back as ("start", word) or ("end", word). A short clip's edges are
+    where a voice detector's lag or a stream's end loses words ("numéro 1" -> "numéro.").
+    """
+    texts = [w.text for w in offline]
+    confirmed = sorted(match(texts, reference))
+    if not confirmed:
+        return []
+    kept = match(texts, finals)
+    edges = [("start", confirmed[0]), ("end", confirmed[-1])][: 2 if len(confirmed) > 1 else 1]
+    return [(edge, offline[i]) for edge, i in edges if i not in kept]
+
+
 def last_matched_words(offline: Sequence[Word], finals: Sequence[Shown]) -> dict[int, int]:
     """Final index -> offline index of the final's last word that aligned to the offline pass.
 

@@ -22,6 +22,7 @@ MANIFEST = CORPUS_DIR / "manifest.json"
 # Recordings kept out of tuning: the engine's policy was chosen on MANIFEST's items, and this
 # set checks that what was chosen holds on speakers and languages it was never measured on.
 HELDOUT_MANIFEST = CORPUS_DIR / "heldout" / "manifest.json"
+CLIPS_MANIFEST = CORPUS_DIR / "clips" / "manifest.json"
 SAMPLE_RATE = 16000
 
 # Anything that is neither a word character, a space nor an apostrophe separates words.

@@ -7,6 +7,7 @@ import wave
 import pytest
 
 from tests.corpus import (
+    CLIPS_MANIFEST,
     CORPUS_DIR,
     HELDOUT_MANIFEST,
     audio,
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.timeout(60)
 ITEMS = load_manifest()
 SPEECH = [item for item in ITEMS if item.reference]
 HELDOUT = load_manifest(HELDOUT_MANIFEST)
+CLIPS = load_manifest(CLIPS_MANIFEST)
 
 
 def test_every_listed_file_exists_inside_the_corpus_folder():
@@ -53,7 +55,32 @@ def test_the_held_out_readme_names_every_file():
         assert item.file in readme
 
 
-@pytest.mark.parametrize("item", ITEMS + HELDOUT, ids=[item.id for item in ITEMS + HELDOUT])
+def test_clips_sit_beside_their_manifest_and_are_short_single_recordings():
+    for item in CLIPS:
+        assert item.path.is_file(), item.file
+        assert item.path.parent == CLIPS_MANIFEST.parent
+        assert item.reference and len(item.speakers) == 1
+        assert item.seconds <= 15, item.id
+    assert len({item.id for item in CLIPS}) == len(CLIPS)
+
+
+def test_clips_share_no_speaker_or_text_with_the_corpus_or_the_held_out_recordings():
+    others = ITEMS + HELDOUT
+    assert not {i.id for i in CLIPS} & {i.id for i in others}
+    assert not {i.reference for i in CLIPS} & {i.reference for i in others}
+    assert not {s for i in CLIPS for s in i.speakers} & {s for i in others for s in i.speakers}
+
+
+def test_the_clips_readme_names_every_file():
+    readme = (CLIPS_MANIFEST.parent / "README.md").read_text(encoding="utf-8")
+    for item in CLIPS:
+        assert item.file in readme
+
+
+ALL = ITEMS + HELDOUT + CLIPS
+
+
+@pytest.mark.parametrize("item", ALL, ids=[item.id for item in ALL])
 def test_decoded_duration_matches_the_manifest(item):
     assert abs(len(audio(item)) / 16000 - item.seconds) < 0.2
 

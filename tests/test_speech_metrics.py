@@ -59,6 +59,23 @@ def test_words_only_the_offline_pass_heard_are_not_dropped_phrases():
     assert len(m.dropped_phrases(offline, finals)) == 1
 
 
+def test_a_clip_whose_first_or_last_word_no_final_has_lost_that_edge():
+    """ "numéro 1" shown as "numéro.": the last spoken word is a lost edge; so is a first."""
+    offline, reference = words("cest la dictée numéro un"), m.normalise("c'est la dictée numéro un")
+    end = m.lost_edges(offline, m.normalise("C'est la dictée numéro."), reference)
+    assert [(edge, word.text, word.start) for edge, word in end] == [("end", "un", 2.0)]
+    start = m.lost_edges(offline, m.normalise("la dictée numéro un"), reference)
+    assert [(edge, word.text) for edge, word in start] == [("start", "cest")]
+    assert m.lost_edges(offline, reference, reference) == []
+
+
+def test_an_edge_word_the_offline_pass_misheard_is_no_yardstick():
+    """The edges are the first and last offline words the reference confirms."""
+    offline, reference = words("please cool stellar"), m.normalise("Please call Stella.")
+    assert m.lost_edges(offline, m.normalise("please"), reference) == []
+    assert [w.text for _, w in m.lost_edges(offline, [], reference)] == ["please"]
+
+
 def test_final_latency_runs_from_the_end_of_its_last_matched_word():
     """Each final's latency is its arrival minus the offline end of its last matched word."""
     finals = [
