@@ -67,6 +67,13 @@ PRESENTER_CLOCK = """
   const send = WebSocket.prototype.send;
   WebSocket.prototype.send = function (data) {
     if (typeof data !== "string" && !window.__firstFrame) window.__firstFrame = Date.now();
+    if (typeof data === "string" && data.includes('"start"') && !window.__startSent) {
+      window.__startSent = Date.now();
+      this.addEventListener("message", (event) => {
+        const live = typeof event.data === "string" && event.data.includes('"live"');
+        if (live && !window.__live) window.__live = Date.now();
+      });
+    }
     return send.call(this, data);
   };
 })();
@@ -239,7 +246,9 @@ def run(args, item, wav: Path, words: list, workdir: Path) -> None:
             presenter = start_presenter(chromium, base, slug, key)
             zero = presenter.evaluate("window.__gum")
             wait_for_the_end(pages[0], item.seconds + 2, zero / 1000)
-            capture = presenter.evaluate("[window.__firstCapture, window.__firstFrame]")
+            capture = presenter.evaluate(
+                "[window.__firstCapture, window.__firstFrame, window.__startSent, window.__live]"
+            )
             for page in pages:
                 page.captions = captions_of(page, zero)
             chromium.close()
@@ -252,6 +261,11 @@ def run(args, item, wav: Path, words: list, workdir: Path) -> None:
         f"first sent {(capture[1] - zero) / 1000:.2f} s (the page holds audio until live); "
         f"engine spans shifted by {shift:.2f} s"
     )
+    if capture[2] and capture[3]:
+        print(
+            f'start-up: "start" sent {(capture[2] - zero) / 1000:.2f} s after getUserMedia, '
+            f'"live" came {(capture[3] - capture[2]) / 1000:.2f} s after it (the session opening)'
+        )
     report(pages, words, shift)
     if args.save:
         saved = {
@@ -280,10 +294,10 @@ def main() -> None:
     from tests import corpus
 
     quiet()
-    manifests = (corpus.MANIFEST, corpus.HELDOUT_MANIFEST)
+    manifests = (corpus.MANIFEST, corpus.HELDOUT_MANIFEST, corpus.CLIPS_MANIFEST)
     found = [i for m in manifests for i in corpus.load_manifest(m) if i.id == args.item]
     if not found:
-        raise SystemExit(f"{args.item} is in neither tests/corpus/ manifest")
+        raise SystemExit(f"{args.item} is in no tests/corpus/ manifest")
     item = Item(found[0].id, found[0].language, found[0].reference, corpus.audio(found[0]))
     print(f"{item.id}: {item.seconds:.1f} s of {item.language}; browser, server and engine share")
     print(f"this machine. Machine load before: {load()}")

@@ -106,9 +106,12 @@ class LiveEvent:
         self.clock = StreamClock()  # when the engine session's audio arrived, for caption delays
         self.delays: dict[str, Any] = {}  # the delay figures last sent (none: nothing to send)
         self._ticker: asyncio.Task | None = None
+        self._preparing: asyncio.Task | None = None
 
     async def open(self) -> None:
         """Take the event over from any earlier presenter connection, and say where it stands."""
+        # The engine's models load while the presenter gets ready to speak, not after "start".
+        self._preparing = asyncio.create_task(self._prepare_engine())
         try:
             await lease.take(self.event.id, self.token)
         except Exception as exc:  # Redis down: the ticker takes the lease once it answers
@@ -125,6 +128,12 @@ class LiveEvent:
         await self.send(status.message(languages=self.event.audience_languages))
         await self._check_organizer_settings()  # the key may have changed since it was checked
         self._ticker = asyncio.create_task(self._tick_forever())
+
+    async def _prepare_engine(self) -> None:
+        try:
+            await get_engine().prepare(self.event.session_config())
+        except Exception:  # "start" tries again, and says what went wrong
+            logger.warning("could not prepare the engine for %s", self.event.slug, exc_info=True)
 
     @property
     def active(self) -> bool:
@@ -200,9 +209,10 @@ class LiveEvent:
 
     async def close(self) -> None:
         """Called when the presenter's socket is gone: finish, then let the event go."""
-        if self._ticker is not None:
-            self._ticker.cancel()
-            await asyncio.gather(self._ticker, return_exceptions=True)
+        for task in (self._ticker, self._preparing):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         await self._end_session()
         if not self.replaced:
             await self._release_all_held()

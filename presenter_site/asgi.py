@@ -10,6 +10,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from captions.engines import preload  # noqa: E402
 from captions.metrics_endpoint import MetricsRoute  # noqa: E402
 from captions.routing import websocket_urlpatterns  # noqa: E402
 from captions.security import OriginValidator  # noqa: E402
@@ -20,3 +21,5 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+
+preload()  # the engine's models load while the server waits for its first presenter

@@ -205,6 +205,10 @@ CAPTION_ENGINE = {
     "OPTIONS": {},
 }
 
+# Load the engine's models in the background as the server starts (captions.engines.preload),
+# so that the first presenter's "start" does not wait for them.
+ENGINE_PRELOAD = env_bool("ENGINE_PRELOAD", True)
+
 # Talks one server process captions at once; past it a presenter's start is refused with
 # "engine_busy" instead of slowing every room. The embedded engine met its latency targets with
 # 2 presenters on a 2-core machine (bench/engine.py --presenters); 0 means no limit (a cloud

@@ -187,7 +187,7 @@ class ScriptedSession(EngineSession):
 
 
 class ScriptedEngine(Engine):
-    """Serves any language pair; refuses to start for source language "xx"."""
+    """Serves any language pair; refuses to prepare or start for source language "xx"."""
 
     name = "scripted"
 
@@ -195,6 +195,7 @@ class ScriptedEngine(Engine):
         self.final_hold = final_hold
         self.revise: dict[str, str] = {}  # a final's text -> its revision (ScriptedSession)
         self.sessions: list[ScriptedSession] = []  # every session started, for tests to inspect
+        self.prepared: list[SessionConfig] = []  # every prepare() call's config
 
     def language_support(self) -> LanguageSupport:
         targets = frozenset({"en", "es", "fr", "de", "pt"})
@@ -203,6 +204,11 @@ class ScriptedEngine(Engine):
     async def translate_text(self, text: str, config: SessionConfig) -> dict[str, str]:
         """Corrections are translated as captions are."""
         return {lang: translate(text, lang, config.glossary) for lang in config.target_languages}
+
+    async def prepare(self, config: SessionConfig) -> None:
+        self.prepared.append(config)
+        if config.source_language == "xx":  # as a real engine whose model fails to load
+            raise EngineError("no such language", permanent=True)
 
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if config.source_language == "xx":

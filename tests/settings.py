@@ -15,6 +15,7 @@ from presenter_site.settings import *  # noqa: E402,F403
 _FINAL_HOLD = env_str("SCRIPTED_FINAL_HOLD", "0", pattern=r"\d{1,2}(\.\d{1,3})?")
 if CAPTION_ENGINE["BACKEND"] == "tests.fake_engine.ScriptedEngine":  # noqa: F405
     CAPTION_ENGINE = {**CAPTION_ENGINE, "OPTIONS": {"final_hold": float(_FINAL_HOLD)}}  # noqa: F405
+    ENGINE_PRELOAD = False  # tests/test_pipeline.py counts its prepare() calls
 
 CAPTIONS_REDIS_PREFIX = "test-captions-" + os.environ["CAPTIONS_TEST_RUN"]
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]

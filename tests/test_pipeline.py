@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 
 from captions import protocol
 from captions.engines import get_engine
-from captions.models import Caption
+from captions.engines.base import SessionConfig
+from captions.models import Caption, Event
 from tests.conftest import listener, presenter
 from tests.fake_engine import clipped, silence, tone
 
@@ -55,6 +57,42 @@ async def join(slug: str, language: str, query: str = ""):
     assert connected
     history = await receive_until(comm, lambda m: m["type"] == "history_end")
     return comm, history
+
+
+async def prepared_since(count: int) -> SessionConfig:
+    """The config of the engine's next prepare() call after the first ``count``."""
+    for _ in range(100):
+        if len(get_engine().prepared) > count:
+            return get_engine().prepared[count]
+        await asyncio.sleep(0.02)
+    raise AssertionError("the engine was not prepared")
+
+
+async def test_a_presenter_connecting_prepares_the_engine_for_the_event_before_start(event):
+    """The engine loads its models while the presenter gets ready, not after "start"."""
+    before, sessions = len(get_engine().prepared), len(get_engine().sessions)
+    comm = presenter(event)
+    connected, _ = await comm.connect()
+    assert connected
+    config = await prepared_since(before)
+    assert config.source_language == "en" and set(config.target_languages) == {"es", "fr"}
+    assert len(get_engine().sessions) == sessions  # nothing started: nobody said "start"
+    await comm.disconnect()
+
+
+async def test_an_engine_failing_to_prepare_leaves_the_presenter_connected(db):
+    """The failure is logged; "start" then reports it as it always did."""
+    event = await Event.objects.acreate(title="Unknown tongue", source_language="xx")
+    before = len(get_engine().prepared)
+    comm = presenter(event)
+    connected, _ = await comm.connect()
+    assert connected
+    await receive_until(comm, lambda m: m["type"] == "status")
+    await prepared_since(before)
+    await comm.send_json_to({"type": "start"})
+    messages = await receive_until(comm, lambda m: m["type"] == "error")
+    assert messages[-1]["code"] == "engine_failed"
+    await comm.disconnect()
 
 
 async def test_each_listener_receives_only_its_own_language(event):

@@ -146,6 +146,19 @@ async def test_two_sessions_share_one_loaded_model(engine):
     assert engine.model is other.model is load_model()
 
 
+async def test_preparing_loads_the_models_a_session_needs_before_it_starts():
+    """A fresh engine (as a fresh server's) loads Whisper and the voice detector in prepare(),
+    so the session's start has nothing left to load; a language Whisper lacks prepares nothing."""
+    fresh = OfflineEngine()
+    await fresh.prepare(SessionConfig("tlh", ("en",)))
+    assert fresh._model is None and fresh._vad is None
+    await fresh.prepare(SessionConfig("en", ("es",)))
+    assert fresh._model is load_model() and fresh._vad is not None
+    vad = fresh._vad
+    await fresh.start_session(SessionConfig("en", ("es",)))
+    assert fresh._vad is vad
+
+
 async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):
     from captions.engines.base import EngineError
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
+import threading
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-from .base import Engine
+from .base import Engine, SessionConfig
+
+logger = logging.getLogger(__name__)
 
 # Short names a user can put in CAPTION_ENGINE instead of a dotted path.
 ALIASES = {
@@ -34,3 +39,24 @@ def get_engine() -> Engine:
 def reset_engine() -> None:
     """Forget the cached engine (tests that change settings call this)."""
     get_engine.cache_clear()
+
+
+def preload() -> threading.Thread | None:
+    """Prepare the engine in a background thread, as the server process starts.
+
+    The models then load while nobody waits (a fresh server's first "start" took 1.5-2 s
+    longer without it); a presenter's connection prepares its own event's languages too
+    (``Engine.prepare``). Off with ``ENGINE_PRELOAD=false``. Returns the thread, if any.
+    """
+    if not settings.ENGINE_PRELOAD:
+        return None
+
+    def load() -> None:
+        try:
+            asyncio.run(get_engine().prepare(SessionConfig("en", ())))
+        except Exception:  # the first "start" loads what is missing, and says what failed
+            logger.warning("could not preload the caption engine", exc_info=True)
+
+    thread = threading.Thread(target=load, name="engine-preload", daemon=True)
+    thread.start()
+    return thread

@@ -163,6 +163,17 @@ class Engine(abc.ABC):
     async def start_session(self, config: SessionConfig) -> EngineSession:
         """Open a streaming session; raise EngineError if it cannot start."""
 
+    async def prepare(self, config: SessionConfig) -> None:
+        """Load what a session for ``config`` will need, before it is asked for.
+
+        Called when a presenter's page connects, so that its "start" finds the models loaded:
+        on a fresh server the first start would otherwise take seconds, and the presenter's
+        first words would wait in the page for them. Safe to call any number of times, also
+        while a session starts; a failure is logged, not raised (``start_session`` reports
+        it). The default prepares nothing.
+        """
+        return None
+
     async def translate_text(self, text: str, config: SessionConfig) -> dict[str, str]:
         """Translate a corrected final into the targets this engine translates text into.
 

@@ -18,7 +18,7 @@ from .decoder import WhisperDecoder
 from .errors import OfflineEngineError
 from .languages import normalize_language, with_scripts
 from .model import ModelError, ModelSettings, load_model
-from .policy import PolicyParams, StreamingPolicy
+from .policy import FRAME_SAMPLES, PolicyParams, StreamingPolicy
 from .script import to_script
 from .session import OfflineSession
 
@@ -128,6 +128,14 @@ class OfflineEngine(Engine):
 
     # -------------------------------------------------------------- sessions
 
+    async def prepare(self, config: SessionConfig) -> None:
+        if normalize_language(config.source_language) not in whisper_languages():
+            return
+        try:
+            await asyncio.to_thread(self._load, config)
+        except ModelError as exc:
+            logger.warning("could not prepare the Whisper model: %s", exc)
+
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if normalize_language(config.source_language) not in whisper_languages():
             raise EngineError(
@@ -135,11 +143,16 @@ class OfflineEngine(Engine):
                 permanent=True,
             )
         try:
-            await asyncio.to_thread(lambda: self.model)  # load once, off the event loop
+            await asyncio.to_thread(self._load, config)  # at once if prepare() did it
         except ModelError as exc:
             raise EngineError(str(exc), permanent=exc.permanent) from exc
-        await asyncio.to_thread(self._warm_up, config)
         return OfflineSession(self, config, StreamingPolicy(self.policy_params))
+
+    def _load(self, config: SessionConfig) -> None:
+        """The models a session for ``config`` uses, loaded once per process (blocking)."""
+        self.model  # noqa: B018 (the property loads it)
+        self.speech_probabilities(np.zeros(FRAME_SAMPLES, dtype=np.float32))
+        self._warm_up(config)
 
     def _warm_up(self, config: SessionConfig) -> None:
         from .translation import get_translator
