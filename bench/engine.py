@@ -54,6 +54,7 @@ beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout'
     python bench/engine.py --presenters 1 --no-fast --slowest 10         # where the tail is
     python bench/engine.py --file talk.wav --reference "what was said"    # any recording
     python bench/engine.py --generated                                     # Piper speech
+    python bench/engine.py --clips --pauses 1.2     # phrases alone between 1.2 s pauses
     python bench/engine.py --baseline-engine bench.local_agreement.LocalAgreementEngine
 """
 
@@ -78,6 +79,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FRAME = 1600  # samples: 100 ms
 RATE = 16000
 SILENCE_SECONDS = 60
+PAUSE_FLOOR = 0.15  # seconds between two words that make a pause (``stretch_pauses``)
 SENTENCES = [
     "Good morning everyone, and thank you for coming to this talk.",
     "Today I want to show you how we caption live presentations.",
@@ -257,6 +259,45 @@ def choose_items(args) -> list[Item]:
     if args.heldout or args.clips:
         manifest = corpus.HELDOUT_MANIFEST if args.heldout else corpus.CLIPS_MANIFEST
     return corpus_items([i for i in args.items.split(",") if i], manifest)
+
+
+def stretch_pauses(
+    audio: np.ndarray, words: list, seconds: float, shortest: float = PAUSE_FLOOR, seed: int = 0
+) -> np.ndarray:
+    """``audio`` with every pause between two words lengthened to ``seconds``.
+
+    ``words`` are the offline pass's (with start and end times); a gap of at least
+    ``shortest`` between two of them is a pause (a breath between phrases, not the gap
+    inside a word). Quiet noise at about -65 dBFS (the level of the corpus's inserted gaps)
+    goes in at the gap's middle, where the speaker is silent. A read sentence then sounds
+    like an orator's: short phrases alone between long pauses.
+    """
+    rng = np.random.default_rng(seed)
+    pieces, taken = [], 0
+    for before, after in zip(words, words[1:], strict=False):
+        gap = after.start - before.end
+        if gap < shortest or gap >= seconds:
+            continue
+        middle = int((before.end + gap / 2) * RATE)
+        pieces += [
+            audio[taken:middle],
+            rng.normal(0, 10 ** (-65 / 20), int((seconds - gap) * RATE)),
+        ]
+        taken = middle
+    return np.concatenate([*pieces, audio[taken:]]).astype(np.float32)
+
+
+def with_long_pauses(model, items: list[Item], seconds: float) -> list[Item]:
+    """Each speech item with its pauses stretched to ``seconds`` (``--pauses``)."""
+    stretched = []
+    for item in items:
+        if item.speech:
+            _, words = offline_pass(model, item)
+            item = Item(
+                item.id, item.language, item.reference, stretch_pauses(item.audio, words, seconds)
+            )
+        stretched.append(item)
+    return stretched
 
 
 def write_pcm(item: Item, directory: Path) -> dict:
@@ -564,6 +605,12 @@ def parse_args() -> argparse.Namespace:
         "--clips", action="store_true", help="the short held-out clips (tests/corpus/clips/)"
     )
     parser.add_argument("--generated", action="store_true", help="Piper speech, no corpus")
+    parser.add_argument(
+        "--pauses",
+        type=float,
+        default=0.0,
+        help="seconds: lengthen every pause between words (>= 0.15 s) to this, as an orator's",
+    )
     parser.add_argument("--targets", default="es,pt,ca")
     parser.add_argument("--presenters", default="1,2")
     parser.add_argument("--no-fast", action="store_true", help="skip the real-time-factor run")
@@ -614,7 +661,11 @@ def main() -> None:
         f"targets {args.targets}; {os.cpu_count()} cores; the engine runs in a subprocess"
     )
     print(f"machine load before: {load()}")
-    offlines = offline_section(load_whisper(), items)
+    model = load_whisper()
+    if args.pauses:
+        items = with_long_pauses(model, items, args.pauses)
+        print(f"every pause between words (>= {PAUSE_FLOOR} s) lengthened to {args.pauses:g} s")
+    offlines = offline_section(model, items)
     with tempfile.TemporaryDirectory(prefix="engine-bench-") as tmp:
         tmp = args.keep or tmp
         Path(tmp).mkdir(parents=True, exist_ok=True)

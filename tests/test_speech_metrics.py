@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from bench import speech_metrics as m
@@ -154,3 +155,21 @@ def test_percentile_is_nearest_rank():
     assert m.percentile([4, 1, 3, 2], 50) == 2
     assert m.percentile([4, 1, 3, 2], 95) == 4
     assert math.isnan(m.percentile([], 50))
+
+
+def test_stretched_pauses_lengthen_the_gaps_between_words_and_keep_the_words():
+    """A 0.2 s pause becomes 1.0 s of quiet at its middle; a 0.05 s gap is no pause."""
+    from bench.engine import RATE, stretch_pauses
+
+    voice = np.full(RATE, 0.5, dtype=np.float32)
+    audio = np.concatenate([voice, np.zeros(RATE // 5), voice, np.zeros(RATE // 20), voice])
+    said = [m.Word("one", 0.0, 1.0), m.Word("two", 1.2, 2.2), m.Word("three", 2.25, 3.25)]
+    out = stretch_pauses(audio, said, seconds=1.0)
+    assert len(out) == len(audio) + int(0.8 * RATE)
+    loud = np.flatnonzero(out > 0.4)
+    breaks = np.flatnonzero(np.diff(loud) > 1) + 1
+    runs = [len(run) for run in np.split(loud, breaks)]
+    assert runs == [RATE, RATE, RATE]  # every word whole
+    gaps = [(b - a) / RATE for a, b in zip(loud[breaks - 1], loud[breaks], strict=True)]
+    assert gaps[0] == pytest.approx(1.0, abs=0.01) and gaps[1] == pytest.approx(0.05, abs=0.01)
+    assert np.abs(out[RATE : RATE + RATE // 2]).max() < 0.01  # quiet, not loud
