@@ -67,11 +67,7 @@ class CaptionRelay:
         return self._seqs[segment_id]
 
     def _texts(self, result: CaptionResult) -> dict[str, str]:
-        texts = {self.source_language: result.source_text}
-        for lang in self.target_languages:
-            # An untranslated caption is better than a missing one.
-            texts[lang] = result.translations.get(lang) or result.source_text
-        return texts
+        return caption_texts(result, self.source_language, self.target_languages)
 
     async def _caption(self, result: CaptionResult) -> None:
         if self.publisher.fenced_out:
@@ -212,6 +208,25 @@ class CaptionRelay:
             self.publisher.put(
                 stream_name(self.event_id, result.language, with_source=with_source), envelope
             )
+
+
+def caption_texts(
+    result: CaptionResult, source_language: str, target_languages: list[str]
+) -> dict[str, str]:
+    """Each language's text of ``result``: the languages it goes to, and what they read.
+
+    A final the engine did not translate into a language goes out in the spoken language:
+    an untranslated caption is better than a missing one. A partial does not: engines
+    translate only the words they will not take back (the embedded engine's agreed words),
+    so the first partials of every utterance have no translation yet, and a listener who
+    chose Spanish would read the speaker's English at the start of each one.
+    """
+    texts = {source_language: result.source_text}
+    for lang in target_languages:
+        translated = result.translations.get(lang)
+        if translated or result.is_final:
+            texts[lang] = translated or result.source_text
+    return texts
 
 
 def withdrawals(
