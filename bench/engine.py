@@ -264,7 +264,8 @@ def choose_items(args) -> list[Item]:
 def stretch_pauses(
     audio: np.ndarray, words: list, seconds: float, shortest: float = PAUSE_FLOOR, seed: int = 0
 ) -> np.ndarray:
-    """``audio`` with every pause between two words lengthened to ``seconds``.
+    """``audio`` with every pause between two words lengthened to ``seconds`` (a longer one
+    stays as it is).
 
     ``words`` are the offline pass's (with start and end times); a gap of at least
     ``shortest`` between two of them is a pause (a breath between phrases, not the gap

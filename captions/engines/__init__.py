@@ -44,9 +44,10 @@ def reset_engine() -> None:
 def preload() -> threading.Thread | None:
     """Prepare the engine in a background thread, as the server process starts.
 
-    The models then load while nobody waits (a fresh server's first "start" took 1.5-2 s
-    longer without it); a presenter's connection prepares its own event's languages too
-    (``Engine.prepare``). Off with ``ENGINE_PRELOAD=false``. Returns the thread, if any.
+    The models then load while nobody waits (a fresh server's first "start" was answered
+    1.6-2.5 s late without it, bench/browser_latency.py); a presenter's connection prepares
+    its own event's languages too (``Engine.prepare``). Off with ``ENGINE_PRELOAD=false``.
+    Returns the thread, if any.
     """
     if not settings.ENGINE_PRELOAD:
         return None
