@@ -47,6 +47,13 @@ def test_web_runs_daphne_and_audience_runs_uvicorn_on_the_same_application():
     assert command[:2] == ["uvicorn", "presenter_site.asgi:application"]
 
 
+def test_only_the_servers_presenters_reach_load_the_engines_models_as_they_start():
+    """Listener-only replicas would each hold a Whisper model nobody uses."""
+    services = COMPOSE["services"]
+    assert compose_value(str(services["audience"]["environment"]["ENGINE_PRELOAD"])) == "false"
+    assert "ENGINE_PRELOAD" not in services["web"]["environment"]  # the default: on
+
+
 def test_the_proxy_sends_listener_sockets_to_audience_and_the_rest_to_web():
     upstreams = dict(re.findall(r"set \$(\w+) http://(\w+):8000;", NGINX))
     assert set(upstreams.values()) <= set(COMPOSE["services"])
