@@ -169,8 +169,8 @@ class Engine(abc.ABC):
         Called when a presenter's page connects, so that its "start" finds the models loaded:
         on a fresh server the first start would otherwise take seconds, and the presenter's
         first words would wait in the page for them. Safe to call any number of times, also
-        while a session starts; a failure is logged, not raised (``start_session`` reports
-        it). The default prepares nothing.
+        while a session starts. A failure is raised for the caller to log: ``start_session``
+        meets it again and reports it to the presenter. The default prepares nothing.
         """
         return None
 

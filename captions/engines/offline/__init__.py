@@ -129,12 +129,8 @@ class OfflineEngine(Engine):
     # -------------------------------------------------------------- sessions
 
     async def prepare(self, config: SessionConfig) -> None:
-        if normalize_language(config.source_language) not in whisper_languages():
-            return
-        try:
+        if normalize_language(config.source_language) in whisper_languages():
             await asyncio.to_thread(self._load, config)
-        except ModelError as exc:
-            logger.warning("could not prepare the Whisper model: %s", exc)
 
     async def start_session(self, config: SessionConfig) -> EngineSession:
         if normalize_language(config.source_language) not in whisper_languages():
