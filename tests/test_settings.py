@@ -152,6 +152,7 @@ def test_engine_settings_come_from_the_environment_through_the_reader(tmp_path):
         "from captions.engines.offline.model import ModelSettings\n"
         "from captions.engines.azure import AzureEngine\n"
         "print(ModelSettings.from_settings())\n"
+        "print('partials:', ModelSettings.for_partials())\n"
         "print(AzureEngine().options.url)\n"
     )
     done = run_python(
@@ -159,10 +160,12 @@ def test_engine_settings_come_from_the_environment_through_the_reader(tmp_path):
         tmp_path,
         CAPTION_WHISPER_MODEL="small",
         CAPTION_WHISPER_THREADS="3",
+        CAPTION_WHISPER_PARTIAL_MODEL="tiny",
         AZURE_SPEECH_KEY="k",
         AZURE_SPEECH_REGION="westeurope",
     )
     assert "name='small'" in done.stdout and "threads=3" in done.stdout, done.stderr
+    assert "partials: ModelSettings(name='tiny'" in done.stdout
     assert "wss://westeurope." in done.stdout
 
 

@@ -20,7 +20,7 @@ from captions.engines.offline.decoder import (
     before_loop,
     echoes,
 )
-from captions.engines.offline.model import load_model
+from captions.engines.offline.model import ModelSettings, load_model
 from captions.engines.offline.policy import PolicyParams
 from tests.corpus import word_error_rate
 from tests.whisper_speech import noise_wav, pcm, speech_wav
@@ -157,6 +157,59 @@ async def test_preparing_loads_the_models_a_session_needs_before_it_starts():
     vad = fresh._vad
     await fresh.start_session(SessionConfig("en", ("es",)))
     assert fresh._vad is vad
+
+
+async def test_english_partials_come_from_tiny_en_and_finals_from_base(monkeypatch):
+    """The packaged tiny.en decodes English partials (a third of base's cost); base decodes
+    every final, and the partials of languages tiny.en does not know."""
+    fresh = OfflineEngine()
+    await fresh.prepare(SessionConfig("en", ()))
+    tiny, base = fresh.partial_decoder("en-GB"), fresh.decoder
+    assert not tiny.model.model.is_multilingual and base.model.model.is_multilingual
+    assert tiny.model is load_model(ModelSettings.for_partials())
+    assert fresh.partial_decoder("es") is base
+    used = {"tiny": [], "base": []}
+    for name, decoder in (("tiny", tiny), ("base", base)):
+
+        def recording(audio, options, _decode=decoder.decode, _name=name):
+            text = _decode(audio, options)
+            used[_name].append((options.beam_size, text))
+            return text
+
+        monkeypatch.setattr(decoder, "decode", recording)
+    results = await run(fresh, SessionConfig("en", ()), pcm(speech_wav(TALK)), pace=0.1)
+    partials = [r.source_text for r in captions(results, final=False)]
+    assert partials and used["tiny"], used
+    assert {beam for beam, _ in used["tiny"]} == {PolicyParams().partial_beam}
+    finals = captions(results, final=True)
+    assert word_error_rate(TALK, " ".join(r.source_text for r in finals)) <= 0.25
+    assert all(beam == PolicyParams().final_beam for beam, _ in used["base"]), used["base"]
+
+
+def test_a_partial_model_that_cannot_load_leaves_partials_to_the_main_model(settings, caplog):
+    settings.CAPTION_WHISPER_PARTIAL_MODEL = "/nonexistent/whisper-model"
+    fresh = OfflineEngine()
+    fresh._decoder = decoder = WhisperDecoder(SimpleNamespace())
+    assert fresh.partial_decoder("en") is decoder
+    assert "partial model failed to load" in caplog.text
+    assert fresh.partial_decoder("en") is decoder  # and is not tried again
+
+
+@pytest.mark.parametrize("name", ["none", "", "base"])
+def test_partials_can_be_left_to_the_main_model(settings, name):
+    settings.CAPTION_WHISPER_PARTIAL_MODEL = name
+    fresh = OfflineEngine()
+    fresh._decoder = decoder = WhisperDecoder(SimpleNamespace())
+    assert ModelSettings.for_partials() is None and fresh.partial_decoder("en") is decoder
+
+
+@pytest.mark.parametrize(
+    ("multilingual", "language", "knows"),
+    [(False, "en", True), (False, "en-US", True), (False, "es", False), (True, "es", True)],
+)
+def test_an_english_only_model_knows_only_english(multilingual, language, knows):
+    model = SimpleNamespace(model=SimpleNamespace(is_multilingual=multilingual))
+    assert WhisperDecoder(model).knows(language) is knows
 
 
 async def test_a_language_whisper_does_not_know_is_refused_permanently(engine):

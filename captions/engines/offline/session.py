@@ -130,8 +130,10 @@ class OfflineSession(EngineSession):
             words: list[TimedWord] = []
             if request.scored:
                 text, words = self.engine.decoder.decode_words(request.audio, options)
-            else:
+            elif request.final:
                 text = self.engine.decoder.decode(request.audio, options)
+            else:
+                text = self.engine.partial_decoder(options.language).decode(request.audio, options)
             took = time.perf_counter() - started
             new_audio = max(0, request.end - self.decoded_until) / SAMPLE_RATE
             metrics.observe_engine_rtf(new_audio, took)
