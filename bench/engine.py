@@ -56,6 +56,12 @@ beside, e.g. the engine before a change (``--tree PATH`` replaces this checkout'
     python bench/engine.py --generated                                     # Piper speech
     python bench/engine.py --clips --pauses 1.2     # phrases alone between 1.2 s pauses
     python bench/engine.py --baseline-engine bench.local_agreement.LocalAgreementEngine
+    python bench/engine.py --baseline-tree /tmp/engine-before --repeat 3 --presenters 1
+
+``--repeat N`` streams everything N times per tree, the trees taking turns to go first (A B,
+B A, A B...), and pools each tree's repeats in its table, with each repeat's main figures
+below it: the same code's last word → final p50 moved by 0.12 s between two runs here
+(2026-12-06), more than most changes move it, so one run per tree decides little.
 """
 
 from __future__ import annotations
@@ -452,12 +458,21 @@ HEADER = (
 )
 
 
-def report_round(round_: dict, offlines: dict[str, Offline], wer_off: float) -> Tally:
-    """Print one presenter count's row; return its tally for the listings below the table."""
+def run_label(round_: dict, run: dict) -> str:
+    repeat = f" r{run['repeat'] + 1}" if "repeat" in run else ""
+    return f"{round_['presenters']}p #{run['presenter'] + 1}{repeat} {run['item']}"
+
+
+def tally_round(round_: dict, offlines: dict[str, Offline]) -> Tally:
     tally = Tally()
     for run in round_["runs"]:
-        label = f"{round_['presenters']}p #{run['presenter'] + 1} {run['item']}"
-        tally_run(tally, offlines[run["item"]], run["events"], label)
+        tally_run(tally, offlines[run["item"]], run["events"], run_label(round_, run))
+    return tally
+
+
+def report_round(round_: dict, offlines: dict[str, Offline], wer_off: float) -> Tally:
+    """Print one presenter count's row; return its tally for the listings below the table."""
+    tally = tally_round(round_, offlines)
     revisions = tally.revisions / (tally.speech / 2) if tally.speech else float("nan")
     print(
         f" {round_['presenters']:>4}  {100 * wer_off:5.1f}%   "
@@ -482,7 +497,7 @@ def slowest_finals(round_: dict, offlines: dict[str, Offline], count: int) -> li
         for index, word in m.last_matched_words(spoken, finals).items():
             final = finals[index]
             late = final.arrival - spoken[word].end
-            rows.append((late, f"{run['item']} #{run['presenter'] + 1}", final))
+            rows.append((late, run_label(round_, run).split(" ", 1)[1], final))
     rows.sort(key=lambda row: -row[0])
     return [
         f"  slow     {round_['presenters']}p {label:<30} +{late:4.2f} s at {final.arrival:6.1f} s  "
@@ -503,7 +518,7 @@ def slowest_onsets(round_: dict, offlines: dict[str, Offline], count: int) -> li
                 onset = spoken[stretch[0]]
                 said = " ".join(w.text for w in spoken[stretch[0] : stretch[0] + 4])
                 late = first.arrival - onset.start
-                rows.append((late, f"{run['item']} #{run['presenter'] + 1}", onset.start, said))
+                rows.append((late, run_label(round_, run).split(" ", 1)[1], onset.start, said))
     rows.sort(key=lambda row: -row[0])
     return [
         f"  onset    {round_['presenters']}p {label:<30} +{late:4.2f} s at {at:6.1f} s  {said}"
@@ -524,6 +539,12 @@ def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int =
             for item, counts in tally.per_item.items()
         )
         print(f"  WER off -> str, {round_['presenters']}p:  " + ";  ".join(wers))
+    for round_ in result["rounds"]:
+        if len(round_.get("repeats", [])) > 1:
+            print(
+                f"  each repeat, {round_['presenters']}p:  "
+                + ";  ".join(repeat_figures(r, offlines) for r in round_["repeats"])
+            )
     for tally in tallies:
         for label, phrase in tally.dropped:
             words = " ".join(w.text for w in phrase)
@@ -541,6 +562,16 @@ def report(name: str, result: dict, offlines: dict[str, Offline], slowest: int =
         with_text = [e for e in run["events"] if e[0] != "notice" and e[3].strip()]
         texts = "; ".join(e[3] for e in with_text[:5])
         print(f"  silence check  {run['item']}: {len(with_text)} results with text  {texts}")
+
+
+def repeat_figures(round_: dict, offlines: dict[str, Offline]) -> str:
+    """One repeat's WER, last word -> final and onset p50 / p95, CPU: its spread, in a line."""
+    tally = tally_round(round_, offlines)
+    return (
+        f"WER {percent(tally.errors, tally.reference_words).strip()}, "
+        f"final {p50_95(tally.last_word).replace(' ', '')}, "
+        f"onset {p50_95(tally.onset).replace(' ', '')}, cpu {round_['cpu']:.2f}"
+    )
 
 
 def offline_section(model, items: list[Item]) -> dict[str, Offline]:
@@ -586,6 +617,38 @@ def run_tree(tree: Path, job: dict, directory: Path, name: str, engine: str | No
     return json.loads(Path(job["out"]).read_text())
 
 
+def run_order(trees: int, repeat: int) -> list[tuple[int, int]]:
+    """(repeat, tree) in the order they stream: each repeat the trees take turns to go first,
+    so that a machine growing busier or quieter during the run favours none of them."""
+    order = []
+    for r in range(repeat):
+        turn = range(trees) if r % 2 == 0 else reversed(range(trees))
+        order += [(r, tree) for tree in turn]
+    return order
+
+
+def pooled(results: list[dict]) -> dict:
+    """One tree's repeated results as one: each presenter count's runs together (each run
+    marked with its repeat), CPU and real-time factor averaged, every repeat's silence checks,
+    and the repeats themselves (``repeats``) for their spread."""
+    if len(results) == 1:
+        return results[0]
+    rounds: dict[int, dict] = {}
+    for repeat, result in enumerate(results):
+        for round_ in result["rounds"]:
+            merged = rounds.setdefault(
+                round_["presenters"],
+                {"presenters": round_["presenters"], "runs": [], "repeats": []},
+            )
+            merged["runs"] += [{**run, "repeat": repeat} for run in round_["runs"]]
+            merged["repeats"].append(round_)
+    for merged in rounds.values():
+        for key in ("cpu", "rtf"):
+            merged[key] = sum(r[key] for r in merged["repeats"]) / len(merged["repeats"])
+    checks = [check for result in results for check in result["checks"]]
+    return {"engine": results[0]["engine"], "rounds": list(rounds.values()), "checks": checks}
+
+
 def load() -> str:
     one, five, fifteen = os.getloadavg()
     return f"{one:.2f} {five:.2f} {fifteen:.2f} (1, 5, 15 min averages; {os.cpu_count()} cores)"
@@ -621,6 +684,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--engine", help="dotted path of an engine class instead of get_engine()")
     parser.add_argument("--baseline-engine", help="an engine class to run beside (--baseline-tree)")
     parser.add_argument("--keep", type=Path, help="write the raw results (JSON) here")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="stream N times per tree, turns alternating"
+    )
     parser.add_argument("--slowest", type=int, default=0, help="list the N latest finals, onsets")
     parser.add_argument("--worker", nargs=2, metavar=("TREE", "JOB"), help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -675,12 +741,13 @@ def main() -> None:
         if args.baseline_tree or args.baseline_engine:
             baseline = args.baseline_tree or args.tree
             trees.append((f"baseline {baseline}", baseline.resolve(), args.baseline_engine))
-        results = [
-            (name, run_tree(tree, job, Path(tmp), f"t{i}", engine))
-            for i, (name, tree, engine) in enumerate(trees)
-        ]
-    for name, result in results:
-        report(name, result, offlines, args.slowest)
+        runs: dict[int, list[dict]] = {i: [] for i in range(len(trees))}
+        for repeat, i in run_order(len(trees), max(1, args.repeat)):
+            name, tree, engine = trees[i]
+            label = f"t{i}" if args.repeat <= 1 else f"t{i}-r{repeat + 1}"
+            runs[i].append(run_tree(tree, job, Path(tmp), label, engine))
+    for i, (name, _, _) in enumerate(trees):
+        report(name, pooled(runs[i]), offlines, args.slowest)
     print(f"\nmachine load after: {load()}")
 
 
