@@ -655,6 +655,16 @@ def test_an_agreed_sentence_end_is_final_only_once_a_word_after_it_is_agreed_too
     assert fourth.prefix == "this is it. And"  # the final is forced: never decoded twice
 
 
+def test_without_agreed_finals_an_agreed_sentence_waits_for_its_final_decode():
+    """Partials from a smaller model than finals make no final (the engine turns this off)."""
+    policy = StreamingPolicy(PolicyParams(agreed_finals=False))
+    for text in ("this is it.", "this is it. And", "And then"):
+        request = speak_until_decode(policy)
+        actions = policy.decoded(request.id, text)
+        assert not [a for a in actions if isinstance(a, Final)]
+    assert [a.stable for a in actions if isinstance(a, Partial)] == ["this is it. And"]
+
+
 def test_a_stale_final_decode_counts_as_a_hypothesis_when_partials_find_the_decoder_busy():
     audio, words = talk("a b c", 0.2, "d e f", 0.2, "g h i", 1.0)
     log = run(audio, FakeDecoder(words, busy=True))  # partials skipped: only finals decode

@@ -170,6 +170,10 @@ async def test_english_partials_come_from_tiny_en_and_finals_from_base(monkeypat
     assert not tiny.model.model.is_multilingual and base.model.model.is_multilingual
     assert tiny.model is load_model(ModelSettings.for_partials())
     assert fresh.partial_decoder("es") is base
+    for language, agreed_finals in (("en", False), ("es", True)):  # tiny.en's stops end nothing
+        session = await fresh.start_session(SessionConfig(language, ()))
+        assert session.policy.p.agreed_finals is agreed_finals
+        await session.close()
     used = {"tiny": [], "base": []}
     for name, decoder in (("tiny", tiny), ("base", base)):
 

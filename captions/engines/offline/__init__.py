@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -163,7 +164,10 @@ class OfflineEngine(Engine):
             await asyncio.to_thread(self._load, config)  # at once if prepare() did it
         except ModelError as exc:
             raise EngineError(str(exc), permanent=exc.permanent) from exc
-        return OfflineSession(self, config, StreamingPolicy(self.policy_params))
+        params = self.policy_params
+        if self.partial_decoder(config.source_language) is not self.decoder:
+            params = replace(params, agreed_finals=False)  # finals are base's words only
+        return OfflineSession(self, config, StreamingPolicy(params))
 
     def _load(self, config: SessionConfig) -> None:
         """The models a session for ``config`` uses, loaded once per process (blocking)."""

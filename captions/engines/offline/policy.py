@@ -103,6 +103,12 @@ class PolicyParams:
     final_window: float = 16.0
     final_keeps_agreed: bool = False  # force the agreed words into the final decode too
     overload_after: float = 2.0
+    # Agreed whole sentences followed by more agreed words are final before the pause
+    # (``_sentence_finals``). Off where partials come from a smaller model than finals: its
+    # sentence stops are its own (tiny.en closes a sentence at a breath more readily than
+    # base: "...our conference about." / "Open source software...", CI 2026-12-06), and its
+    # words would be final without base ever hearing them.
+    agreed_finals: bool = True
     # A short final (under ``context_below`` of its own audio) is looked at again once this
     # much audio after it is in, if there was speech in it (review.py); None: never.
     review_after: float | None = 3.0
@@ -527,7 +533,7 @@ class StreamingPolicy:
             return []  # nothing heard, or a decode caught in a loop: wait for the next one
         agreement = utterance.agreement
         agreement.update(split_words(text))
-        actions = self._sentence_finals(utterance, asked.audio_end)
+        actions = self._sentence_finals(utterance, asked.audio_end) if self.p.agreed_finals else []
         heard = len(agreement.stable) + len(agreement.guess)
         utterance.agreed_until = words_end(utterance, asked.audio_end, len(agreement.stable), heard)
         stable, guess = agreement.stable, shown_guess(agreement)
