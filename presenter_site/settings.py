@@ -223,8 +223,8 @@ CAPTION_HISTORY_LIMIT = env_int("CAPTION_HISTORY_LIMIT", 200, minimum=0)
 # The offline engine (docs/offline-engine.md).
 CAPTION_WHISPER_MODEL = env_str("CAPTION_WHISPER_MODEL", "base")
 # A smaller model for partials where it knows the language ("tiny.en", packaged: English
-# only); "none", the default, decodes them with CAPTION_WHISPER_MODEL too (docs/offline-engine.md).
-CAPTION_WHISPER_PARTIAL_MODEL = env_str("CAPTION_WHISPER_PARTIAL_MODEL", "none")
+# only); "none" decodes them with CAPTION_WHISPER_MODEL too (docs/offline-engine.md).
+CAPTION_WHISPER_PARTIAL_MODEL = env_str("CAPTION_WHISPER_PARTIAL_MODEL", "tiny.en")
 CAPTION_WHISPER_COMPUTE_TYPE = env_str("CAPTION_WHISPER_COMPUTE_TYPE", "int8")
 CAPTION_WHISPER_THREADS = env_int("CAPTION_WHISPER_THREADS", 0, minimum=0)  # 0: one per core
 CAPTION_BERGAMOT_MODELS = env_paths("CAPTION_BERGAMOT_MODELS")

@@ -160,9 +160,8 @@ async def test_preparing_loads_the_models_a_session_needs_before_it_starts():
 
 
 async def test_english_partials_come_from_tiny_en_and_finals_from_base(monkeypatch, settings):
-    """With CAPTION_WHISPER_PARTIAL_MODEL=tiny.en the packaged tiny.en decodes English
-    partials (a third of base's cost); base decodes every final, and the partials of
-    languages tiny.en does not know."""
+    """The packaged tiny.en decodes English partials (a third of base's cost); base decodes
+    every final, and the partials of languages tiny.en does not know."""
     settings.CAPTION_WHISPER_PARTIAL_MODEL = "tiny.en"
     fresh = OfflineEngine()
     await fresh.prepare(SessionConfig("en", ()))
@@ -201,12 +200,12 @@ def test_a_partial_model_that_cannot_load_leaves_partials_to_the_main_model(sett
     assert fresh.partial_decoder("en") is decoder  # and is not tried again
 
 
-def test_partials_come_from_the_main_model_by_default():
-    assert ModelSettings.for_partials() is None
+def test_english_partials_come_from_the_packaged_tiny_en_by_default():
+    assert ModelSettings.for_partials().name == "tiny.en"
 
 
 @pytest.mark.parametrize("name", ["none", "", "base"])
-def test_partials_are_left_to_the_main_model_by_default_or_by_name(settings, name):
+def test_partials_can_be_left_to_the_main_model(settings, name):
     settings.CAPTION_WHISPER_PARTIAL_MODEL = name
     fresh = OfflineEngine()
     fresh._decoder = decoder = WhisperDecoder(SimpleNamespace())
