@@ -458,15 +458,17 @@ HEADER = (
 )
 
 
-def run_label(round_: dict, run: dict) -> str:
+def run_label(run: dict) -> str:
+    """Which presenter's stream of which item, and in which repeat if there were several."""
     repeat = f" r{run['repeat'] + 1}" if "repeat" in run else ""
-    return f"{round_['presenters']}p #{run['presenter'] + 1}{repeat} {run['item']}"
+    return f"#{run['presenter'] + 1}{repeat} {run['item']}"
 
 
 def tally_round(round_: dict, offlines: dict[str, Offline]) -> Tally:
     tally = Tally()
     for run in round_["runs"]:
-        tally_run(tally, offlines[run["item"]], run["events"], run_label(round_, run))
+        label = f"{round_['presenters']}p {run_label(run)}"
+        tally_run(tally, offlines[run["item"]], run["events"], label)
     return tally
 
 
@@ -497,7 +499,7 @@ def slowest_finals(round_: dict, offlines: dict[str, Offline], count: int) -> li
         for index, word in m.last_matched_words(spoken, finals).items():
             final = finals[index]
             late = final.arrival - spoken[word].end
-            rows.append((late, run_label(round_, run).split(" ", 1)[1], final))
+            rows.append((late, run_label(run), final))
     rows.sort(key=lambda row: -row[0])
     return [
         f"  slow     {round_['presenters']}p {label:<30} +{late:4.2f} s at {final.arrival:6.1f} s  "
@@ -518,7 +520,7 @@ def slowest_onsets(round_: dict, offlines: dict[str, Offline], count: int) -> li
                 onset = spoken[stretch[0]]
                 said = " ".join(w.text for w in spoken[stretch[0] : stretch[0] + 4])
                 late = first.arrival - onset.start
-                rows.append((late, run_label(round_, run).split(" ", 1)[1], onset.start, said))
+                rows.append((late, run_label(run), onset.start, said))
     rows.sort(key=lambda row: -row[0])
     return [
         f"  onset    {round_['presenters']}p {label:<30} +{late:4.2f} s at {at:6.1f} s  {said}"

@@ -164,10 +164,10 @@ class OfflineEngine(Engine):
             await asyncio.to_thread(self._load, config)  # at once if prepare() did it
         except ModelError as exc:
             raise EngineError(str(exc), permanent=exc.permanent) from exc
-        params = self.policy_params
-        if self.partial_decoder(config.source_language) is not self.decoder:
+        params, partials = self.policy_params, self.partial_decoder(config.source_language)
+        if partials is not self.decoder:
             params = replace(params, agreed_finals=False)  # finals are base's words only
-        return OfflineSession(self, config, StreamingPolicy(params))
+        return OfflineSession(self, config, StreamingPolicy(params), partials)
 
     def _load(self, config: SessionConfig) -> None:
         """The models a session for ``config`` uses, loaded once per process (blocking)."""

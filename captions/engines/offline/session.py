@@ -33,7 +33,7 @@ from ..base import (
     SpeechResult,
 )
 from .actions import Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
-from .decoder import DecodeOptions
+from .decoder import DecodeOptions, WhisperDecoder
 from .policy import FRAME_SAMPLES, StreamingPolicy
 from .review import TimedWord, revision
 
@@ -48,10 +48,13 @@ Emitted = Partial | Final | Revision | Behind | Done
 class OfflineSession(EngineSession):
     """Streams one presenter's audio through Whisper, the translators and the synthesizers."""
 
-    def __init__(self, engine, config: SessionConfig, policy: StreamingPolicy) -> None:
+    def __init__(
+        self, engine, config: SessionConfig, policy: StreamingPolicy, partials: WhisperDecoder
+    ) -> None:
         self.engine = engine
         self.config = config
         self.policy = policy
+        self.partials = partials  # the decoder of partials (tiny.en for English), chosen once
         self.speech_languages = frozenset(config.speech_languages)
         self.queue: asyncio.Queue[EngineResult | EngineError | None] = asyncio.Queue()
         self.outbox: collections.deque[Emitted] = collections.deque()
@@ -133,7 +136,7 @@ class OfflineSession(EngineSession):
             elif request.final:
                 text = self.engine.decoder.decode(request.audio, options)
             else:
-                text = self.engine.partial_decoder(options.language).decode(request.audio, options)
+                text = self.partials.decode(request.audio, options)
             took = time.perf_counter() - started
             new_audio = max(0, request.end - self.decoded_until) / SAMPLE_RATE
             metrics.observe_engine_rtf(new_audio, took)
