@@ -20,12 +20,8 @@ A way ending in "+chain" hears every finished utterance that began within contex
 (and follows the next within context_gap) before its own, instead of the previous one only.
 A way ending in "+revise" decodes each short utterance again once the next one is in and
 keeps the part before the next one's words (SHOW_REVISIONS=1 lists the changes): what a
-correction sent after the next final would do. A way ending in "+review" does what the engine
-does (review.py): a short final's decode is scored, and one with a doubtful word is decoded
-again with ``review_after`` seconds of audio after it; the revision the rule keeps replaces it.
-"+review-alone" decodes it again without its context (audio and prefix), speech after it or
-not, the last utterance too; "+review-silent" does that only where no speech followed
-(docs/offline-engine.md: measured, neither gained a word).
+correction sent after the next final would do. The engine's look back at a final
+(review.py) is measured on streamed finals instead: bench/look_back.py.
 """
 
 from __future__ import annotations
@@ -85,11 +81,6 @@ def final_options(item, params, prefix: str, prompt: str, fresh: float):
 def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[str], float]:
     """Each utterance's final text, decoded ``way``; and the decoder's seconds."""
 
-    review = ""
-    for kind in ("+review-alone", "+review-silent", "+review"):
-        if way.endswith(kind):
-            review, way = kind, way.removesuffix(kind)
-            break
     revise, way = way.endswith("+revise"), way.removesuffix("+revise")
     chain, way = way.endswith("+chain"), way.removesuffix("+chain")
     texts: list[str] = []
@@ -119,17 +110,11 @@ def decode_item(decoder, params, item, samples, spans, way: str) -> tuple[list[s
         options = final_options(item, params, prefix, " ".join(earlier), fresh)
         audio = samples[int(start * RATE) : int(span.end * RATE)]
         started = time.perf_counter()
-        if review and fresh < params.context_below:  # scored, as the policy asks it
-            text, words = decoder.decode_words(audio, options)
-        else:
-            text, words = decoder.decode(audio, options), []
-        texts.append(text)
+        texts.append(decoder.decode(audio, options))
         seconds += time.perf_counter() - started
-        asked.append((start, prefix, options.prompt, words))
+        asked.append((start, prefix, options.prompt))
     if revise:
         seconds += revise_short(decoder, params, item, samples, spans, texts, asked)
-    if review:
-        seconds += review_short(decoder, params, item, samples, spans, texts, asked, review)
     return texts, seconds
 
 
@@ -148,7 +133,7 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
             continue
         if following.start - span.end > params.context_gap:
             continue
-        start, prefix, prompt, _ = asked[index]
+        start, prefix, prompt = asked[index]
         options = final_options(item, params, prefix, prompt, following.end - span.start)
         started = time.perf_counter()
         words = decoder.decode(samples[int(start * RATE) : int(following.end * RATE)], options)
@@ -165,44 +150,6 @@ def revise_short(decoder, params, item, samples, spans, texts, asked) -> float:
             if os.environ.get("SHOW_REVISIONS") and revised != texts[index]:
                 print(f"  {span.start:6.1f} s: {texts[index]!r} -> {revised!r}", file=sys.stderr)
             texts[index] = revised
-    return seconds
-
-
-def review_short(decoder, params, item, samples, spans, texts, asked, kind) -> float:
-    """The engine's second look (review.py): each short final with a doubtful word decoded
-    again with ``review_after`` seconds of audio after it (if speech followed within them),
-    the revision the engine's rule keeps replacing it. Returns the decoder's seconds.
-
-    "+review-alone": decoded again without its context (audio and forced prefix), with the
-    audio after it whether speech followed or not (the last utterance too). "+review-silent":
-    as "+review" where speech followed, and alone where none did."""
-    from captions.engines.offline.review import doubtful, revision
-
-    seconds, ends = 0.0, len(samples) / RATE
-    for index in range(len(spans)):
-        span = spans[index]
-        following = spans[index + 1] if index + 1 < len(spans) else None
-        start, prefix, prompt, first = asked[index]
-        if not first or not doubtful(first):
-            continue
-        after = min(span.end + params.review_after, following.end if following else ends)
-        silent = following is None or following.start >= after  # nothing said within it
-        if kind == "+review-alone" or (kind == "+review-silent" and silent):
-            start, prefix = span.start, ""
-        elif silent:
-            continue
-        # As the engine's review: the fresh audio (no prefix covers) is its own and what follows.
-        options = final_options(item, params, prefix, prompt, after - span.start)
-        started = time.perf_counter()
-        _, second = decoder.decode_words(samples[int(start * RATE) : int(after * RATE)], options)
-        revised = revision(first, second, span.end - start)
-        seconds += time.perf_counter() - started
-        if os.environ.get("SHOW_REVISIONS"):
-            was = " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in first)
-            now = " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in second)
-            print(f"  {item.id} {span.start:6.1f} s [{was}] -> [{now}]: {revised!r}",
-                  file=sys.stderr)  # fmt: skip
-        texts[index] = revised or texts[index]
     return seconds
 
 

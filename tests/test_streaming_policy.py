@@ -33,7 +33,7 @@ from captions.engines.offline.policy import (
     PolicyParams,
     StreamingPolicy,
 )
-from captions.engines.offline.review import TimedWord
+from captions.engines.offline.review import revision
 from captions.engines.offline.sentences import ends_sentence
 from captions.words import join_words, split_words
 
@@ -65,22 +65,9 @@ class FakeDecoder:
     delay: float = 0.3  # seconds of stream time a decode takes
     busy: bool = False  # partial decodes find the decoder busy
     asked: list[Decode] = field(default_factory=list)
-    doubts: set[str] = field(default_factory=set)  # words a scored decode is unsure of
-    revisions: dict[str, str] = field(default_factory=dict)  # a final's text -> its review's
+    # A final's text -> how a look back hears it (review.py); every other word as said.
+    revisions: dict[str, str] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
-
-    def scored(self, request: Decode, text: str | None) -> list[TimedWord]:
-        """A scored decode's words: probability 0.1 if doubted, else 0.9, timed in its audio."""
-        if not request.scored or not text:
-            return []
-        labels = np.round(request.audio * 1000).astype(int)
-        numbers = self._numbers(request.audio)[len(split_words(request.prefix)) :]
-        scored = []
-        for word, number in zip(split_words(text), numbers, strict=True):
-            where = np.flatnonzero(labels == number)
-            start, end = where[0] / SAMPLE_RATE, (where[-1] + 1) / SAMPLE_RATE
-            scored.append(TimedWord(" " + word, start, end, 0.1 if word in self.doubts else 0.9))
-        return scored
 
     def hear(self, request: Decode) -> str | None:
         if self.busy and not request.final:
@@ -97,18 +84,17 @@ class FakeDecoder:
         return join_words(heard[len(prefix) :])
 
     def review(self, request: Review) -> str | None:
-        """The final's revision, checking that the review hears the final and speech after it."""
+        """What the session answers a look back: checks that its audio holds exactly the
+        finals it names, then hears them, a revised one as ``revisions`` says."""
         self.reviews.append(request)
         if self.busy:
             return None
-        prefix, text = split_words(request.prefix), [w.text.strip() for w in request.first]
-        own = self._numbers(request.audio[: request.cut])
-        after = self._numbers(request.audio[request.cut :])
-        assert [self.words[v - 1] for v in own] == prefix + text, request
-        assert after and min(after) == own[-1] + 1, request  # the next words, no gap
-        fresh = self._numbers(request.audio[len(request.audio) - request.fresh :])
-        assert set(own[len(prefix) :]) <= set(fresh), request  # its words are the fresh audio's
-        return self.revisions.get(" ".join(text), "")
+        spoken = {revised: text for text, revised in self.revisions.items()}
+        texts = [spoken.get(text, text) for text in request.texts]  # a revised one's words
+        heard = [self.words[v - 1] for v in self._numbers(request.audio)]
+        assert heard == " ".join(texts).split(), request
+        said = " ".join(self.revisions.get(text, text) for text in texts)
+        return revision(request.texts, request.index, said) or ""
 
     def _numbers(self, audio: np.ndarray) -> list[int]:
         values, counts = np.unique(np.round(audio * 1000).astype(int), return_counts=True)
@@ -143,9 +129,7 @@ def run(
                 if isinstance(request, Review):
                     carry_out(policy.reviewed(request.id, decoder.review(request)), now)
                 else:
-                    text = decoder.hear(request)
-                    words = decoder.scored(request, text)
-                    carry_out(policy.decoded(request.id, text, words), now)
+                    carry_out(policy.decoded(request.id, decoder.hear(request)), now)
 
     for start in range(0, len(audio), CHUNK):
         chunk = audio[start : start + CHUNK]
@@ -480,89 +464,80 @@ def test_no_word_is_lost_or_repeated_whatever_the_pauses_and_decode_times(parts,
     assert final_words(log) == words
 
 
-# ------------------------------------------------------------------ second look (review.py)
+# ------------------------------------------------------------------ look back (review.py)
 
 
 def talk_words(count: int, first: int = 0) -> str:
     return " ".join(VOCABULARY[first : first + count])
 
 
-def test_a_short_final_is_reviewed_with_the_speech_after_it_and_its_revision_emitted():
-    first = talk_words(10, 40) + "."  # 3.2 s: long enough not to be reviewed itself
+def test_a_final_is_looked_back_at_with_the_finals_before_it_once_the_next_is_out():
+    first = talk_words(10, 40) + "."  # 3.2 s
     audio, words = talk(first, 1.0, "six seven", 1.0, talk_words(12) + ".", 1.0)
-    decoder = FakeDecoder(words, doubts={"seven"}, revisions={"six seven": "sixty seven"})
+    decoder = FakeDecoder(words, revisions={"six seven": "sixty seven"})
     log = run(audio, decoder)
-    assert [" ".join(w.text.strip() for w in r.first) for r in decoder.reviews] == ["six seven"]
-    review = decoder.reviews[0]
-    assert review.prefix == first  # heard as its final decode heard it
-    assert len(review.audio) - review.cut >= 2.9 * SAMPLE_RATE  # review_after of what follows
-    revisions = [a for _, a in log if isinstance(a, Revision)]
+    assert [(r.texts, r.index) for r in decoder.reviews] == [
+        ((first, "six seven"), 0),
+        ((first, "six seven", talk_words(12) + "."), 1),  # the next one's whole audio too
+    ]
     final = next(f for f in finals(log) if f.text == "six seven")
+    (looked,) = [r for r in decoder.reviews if r.segment_id == final.segment_id]
+    assert looked.prompt == "" and looked.beam == PolicyParams().final_beam
+    actions = [a for _, a in log]
+    assert actions.index(looked) > actions.index(finals(log)[-1])  # asked once the next is out
+    revisions = [a for _, a in log if isinstance(a, Revision)]
     assert [(r.segment_id, r.text) for r in revisions] == [(final.segment_id, "sixty seven")]
     assert (revisions[0].start, revisions[0].end) == (final.start, final.end)
     assert final_words(log) == words  # the finals themselves are unchanged
 
 
-def test_only_a_short_final_with_a_doubtful_word_and_speech_after_it_is_reviewed():
-    long = talk_words(12) + "."  # 3.8 s of its own
+def test_a_look_back_aligns_with_the_finals_as_revised_and_prompts_with_the_text_before():
+    audio, words = talk("a b.", 1.0, "c d.", 1.0, "e f.", 1.0, "g h.", 1.0)
+    decoder = FakeDecoder(words, revisions={"c d.": "see d."})
+    log = run(audio, decoder, PolicyParams(look_back=2.0))
+    assert [(r.texts, r.index) for r in decoder.reviews] == [
+        (("a b.", "c d."), 0),
+        (("a b.", "c d.", "e f."), 1),
+        (("see d.", "e f.", "g h."), 1),  # "a b." began more than 2 s before "e f."
+    ]
+    assert decoder.reviews[-1].prompt == "a b."
+    assert [a.text for _, a in log if isinstance(a, Revision)] == ["see d."]
+
+
+def test_only_a_final_of_a_few_seconds_with_speech_soon_after_it_is_looked_back_at():
+    long = talk_words(26) + "."  # 8.3 s of its own
     audio, words = talk(long, 1.0, "x y", 1.0, talk_words(12, 20) + ".", 1.0)
-    doubts = {words[0], words[11], "y"}
-    decoder = FakeDecoder(words, doubts=doubts)
+    decoder = FakeDecoder(words)
     run(audio, decoder)
-    assert [[w.text.strip() for w in r.first] for r in decoder.reviews] == [["x", "y"]]
-    assert not any(d.scored for d in decoder.asked if not d.final)  # partials are not scored
-    decoder = FakeDecoder(words, doubts={words[0], words[11]})  # "x y" is sure
-    run(audio, decoder)
-    assert decoder.reviews == []
-    audio, words = talk("x y", 4.0, "z.", 1.0)  # silence for review_after, then speech
-    decoder = FakeDecoder(words, doubts={"y"})
+    assert [r.texts[r.index] for r in decoder.reviews] == ["x y"]
+    assert decoder.reviews[0].texts[0] == "x y"  # the long one began more than 8 s before
+    audio, words = talk("x y.", 4.5, "z.", 1.0)  # more than context_gap of silence between
+    decoder = FakeDecoder(words)
     run(audio, decoder)
     assert decoder.reviews == []
-    audio, words = talk("x y", 1.0, talk_words(12, 20) + ".", 1.0)
-    decoder = FakeDecoder(words, doubts={"y"})
-    run(audio, decoder, PolicyParams(review_after=None))
-    assert decoder.reviews == [] and not any(d.scored for d in decoder.asked)
-
-
-def test_a_short_sentence_made_final_by_agreement_is_reviewed_like_one_ended_by_a_pause():
-    """A short pause starts a scored final decode that speech then makes stale; the partials
-    agree with its sentence and the words after it, so the sentence is final at once (not by
-    the pause). Its stale decode's scores still say whether it deserves a second look."""
-    first = talk_words(10, 40) + "."  # 3.2 s: long enough not to be reviewed itself
-    audio, words = talk(first, 1.0, "six seven.", 0.3, talk_words(14) + ".", 1.0)
-    decoder = FakeDecoder(words, delay=0.2, doubts={"seven."})
-    decoder.revisions = {"six seven.": "sixty seven."}
-    log = run(audio, decoder)
-    sentence = next(f for f in finals(log) if f.text == "six seven.")
-    assert any(isinstance(a, Cancel) for _, a in log)  # its pause's final decode went stale
-    assert sentence.segment_id != finals(log)[-1].segment_id  # final before the next pause
-    assert [[w.text.strip() for w in r.first] for r in decoder.reviews] == [["six", "seven."]]
-    revisions = [a for _, a in log if isinstance(a, Revision)]
-    assert [(r.segment_id, r.text) for r in revisions] == [(sentence.segment_id, "sixty seven.")]
-    assert (revisions[0].start, revisions[0].end) == (sentence.start, sentence.end)
-    assert final_words(log) == words
-    decoder = FakeDecoder(words, delay=0.2)  # sure of every word: no second look
-    run(audio, decoder)
+    audio, words = talk("x y.", 1.0, talk_words(12, 20) + ".", 1.0)
+    decoder = FakeDecoder(words)
+    run(audio, decoder, PolicyParams(review_below=None))
     assert decoder.reviews == []
 
 
-def test_a_review_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it():
-    audio, words = talk("a b", 0.6, talk_words(12, 20) + ".", 1.0)
-    decoder = FakeDecoder(words, delay=0.5, doubts={"b"})
+def test_a_look_back_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it():
+    audio, words = talk("a b.", 0.6, "c d.", 0.6, talk_words(12, 20) + ".", 1.0)
+    decoder = FakeDecoder(words, delay=0.5)
     log = run(audio, decoder)
     assert final_words(log) == words
-    assert len(decoder.reviews) == 1
+    assert [r.texts[r.index] for r in decoder.reviews] == ["a b.", "c d."]
     ends = [t for t, a in log if isinstance(a, Final)]
-    asked = next(t for t, a in log if isinstance(a, Review))
-    assert asked < ends[-1]  # during the next utterance, in place of a partial
-    decoder = FakeDecoder(words, busy=True, doubts={"b"})
+    asked = [t for t, a in log if isinstance(a, Review)]
+    assert ends[1] <= asked[0] < ends[2]  # during the last utterance, in place of a partial
+    decoder = FakeDecoder(words, busy=True, revisions={"a b.": "a bee."})
     log = run(audio, decoder)
     assert final_words(log) == words and not any(isinstance(a, Revision) for _, a in log)
 
 
-def test_a_due_review_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
-    # No partial in the first 0.6 s; its final "a b" ends no sentence: no second final decode.
-    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0, tail_look=None))
+def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
+    # No partial in the first 0.6 s; its finals end sentences: no second final decode.
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
 
     def say(seconds: float, voiced: bool) -> list:
         actions = []
@@ -573,18 +548,18 @@ def test_a_due_review_waits_while_the_open_utterance_s_pause_needs_its_final_dec
 
     say(0.6, True)
     (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
-    doubtful_words = [TimedWord(" a", 0, 0, 0.9), TimedWord(" b", 0, 0, 0.1)]
-    policy.decoded(final.id, "a b", doubtful_words)
+    policy.decoded(final.id, "a b.")
     assert any(isinstance(a, Final) for a in say(0.5, False))
-    partials = [a for a in say(3.2, True) if isinstance(a, Decode)]
-    assert [p.final for p in partials] == [False]  # one in flight: no answer yet
-    assert not any(isinstance(a, Decode) for a in say(0.2, False))
-    # The review is due now, and the open utterance's pause wants its final decode: final first.
-    answered = policy.decoded(partials[0].id, "c d")
-    assert [type(a) for a in answered if isinstance(a, Decode | Review)] == [Decode]
-    assert next(a for a in answered if isinstance(a, Decode)).final
-    later = policy.decoded(next(a for a in answered if isinstance(a, Decode)).id, "c d e.")
-    later += say(0.6, False)
+    say(0.6, True)
+    (final,) = [a for a in say(0.7, False) if isinstance(a, Decode)]  # "c d." ends unanswered
+    assert not any(isinstance(a, Decode | Review) for a in say(0.6, True) + say(0.2, False))
+    # Its answer makes the look back at "a b." due, and the open utterance's pause wants its
+    # final decode: the final decode goes first.
+    answered = policy.decoded(final.id, "c d.")
+    assert [type(a) for a in answered if isinstance(a, Final | Decode | Review)] == [Final, Decode]
+    following = next(a for a in answered if isinstance(a, Decode))
+    assert following.final
+    later = policy.decoded(following.id, "e f.") + say(0.6, False)
     assert [type(a) for a in later if isinstance(a, Final | Review)] == [Final, Review]
 
 

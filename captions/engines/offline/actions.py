@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .review import TimedWord
-
 
 @dataclass(frozen=True)
 class Decode:
@@ -31,9 +29,6 @@ class Decode:
     beam: int
     final: bool
     window: float = 30.0  # the decoder's encoder window, at least: shorter is faster
-    # Answer with the words scored too (``decoded(id, text, words)``): the final of a short
-    # utterance, which is looked at again if a word is doubtful (``PolicyParams.review_after``).
-    scored: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,22 +58,20 @@ class Final:
 
 @dataclass(frozen=True)
 class Review:
-    """Decode the final ``segment_id`` again, now that the speech after it is in (review.py).
+    """Look back at the final ``segment_id`` now that the speech after it is in (review.py).
 
-    ``audio`` is what its final decode heard (context included, after ``prefix``) and the
-    audio after it; the final's own audio ends ``cut`` samples in, and the last ``fresh``
-    samples are not covered by the prefix. The session decodes it, keeps what ``revision``
-    accepts against ``first`` and answers ``reviewed(id, text)``. Like a partial, it is given
-    up if the decoder is busy.
+    ``audio`` holds the finals ``texts`` (as shown, in order: the ones of the seconds before,
+    this one at ``index``, and the next), decoded again as one, freely: no forced prefix,
+    ``prompt`` as the text before. The session decodes it, keeps what ``review.revision``
+    takes for ``texts[index]`` and answers ``reviewed(id, text)``. Like a partial, it is
+    given up if the decoder is busy.
     """
 
     id: int
     segment_id: str
-    first: tuple[TimedWord, ...]  # the final's words as its decode scored them
     audio: np.ndarray = field(repr=False)
-    cut: int
-    fresh: int
-    prefix: str
+    texts: tuple[str, ...]
+    index: int
     prompt: str
     beam: int
     window: float

@@ -18,14 +18,13 @@ import functools
 import math
 import re
 import zlib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ...words import join_words, split_words
 from .agreement import word_key
 from .languages import normalize_language
-from .review import TimedWord
 from .script import to_script
 
 SAMPLE_RATE = 16_000
@@ -95,7 +94,6 @@ class DecodeOptions:
     # decode comes within a second, and a second decode would hold up the final): it keeps
     # the words before the loop (``before_loop``), or none.
     retry_loops: bool = True
-    scored: bool = False  # keep the tokens and the encoding for ``decode_words``
 
     @classmethod
     def for_request(cls, request, language: str, hotwords: str = "") -> DecodeOptions:
@@ -131,31 +129,17 @@ def window_frames(frames: int, min_window: float = MIN_WINDOW) -> int:
     return min(MAX_FRAMES, window)
 
 
-@dataclass(frozen=True)
-class Heard:
-    """One decode's text; with ``DecodeOptions.scored``, the tokens it is made of (none when
-    the text is not exactly what was decoded: a loop retried, an invention dropped, an echo).
-    """
-
-    text: str
-    encoded: object = field(repr=False)  # the encoder's output (CTranslate2 StorageView)
-    tokens: list[int] = field(default_factory=list)
-
-
 class WhisperDecoder:
     """Decodes with a loaded faster-whisper ``WhisperModel``; call from one thread at a time."""
 
     def __init__(self, model) -> None:
         self.model = model
 
-    def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
-        return self._decode_or_redo(audio, options).text
-
     def knows(self, language: str) -> bool:
         """Whether the model hears ``language``: an English-only one (tiny.en) only English."""
         return self.model.model.is_multilingual or normalize_language(language) == "en"
 
-    def _decode_or_redo(self, audio: np.ndarray, options: DecodeOptions) -> Heard:
+    def decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         """Return the text after ``options.prefix``, or "" if it is most likely not speech.
 
         A final decode caught repeating itself is tried once more with repeated 3-grams
@@ -170,55 +154,14 @@ class WhisperDecoder:
         dropped.
         """
         heard = self._decode(audio, options)
-        if options.prefix and echoes(heard.text, options.prefix) and options.fresh_seconds:
+        if options.prefix and echoes(heard, options.prefix) and options.fresh_seconds:
             fresh = audio[-int(options.fresh_seconds * SAMPLE_RATE) :]
             prompt = " ".join(t for t in (options.prompt, options.prefix) if t)
-            alone = replace(options, prefix="", prompt=prompt, scored=False)
-            return Heard(after_overlap(self._decode(fresh, alone).text, options.prefix), None)
+            alone = replace(options, prefix="", prompt=prompt)
+            return after_overlap(self._decode(fresh, alone), options.prefix)
         return heard
 
-    def decode_words(
-        self, audio: np.ndarray, options: DecodeOptions
-    ) -> tuple[str, list[TimedWord]]:
-        """``decode``, and its words timed and scored, for a second look at a final (review.py).
-
-        Each word's probability is the mean of its tokens' as the decoder saw them (the
-        decode's own prompt and prefix before them) and its place in ``audio`` comes from
-        Whisper's cross-attention alignment (faster-whisper's word timestamps): one forced
-        pass of the decoder over the same encoding. A decode done again (an echo, a loop) or
-        cleaned has no words: its text is not what was scored.
-        """
-        heard = self._decode_or_redo(audio, replace(options, scored=True))
-        if not heard.tokens:
-            return heard.text, []
-        return heard.text, self._timed_words(audio, options, heard)
-
-    def _timed_words(self, audio: np.ndarray, options: DecodeOptions, heard) -> list[TimedWord]:
-        tokenizer = self._tokenizer(normalize_language(options.language), options.task)
-        prefix = self._prefix(tokenizer, options)
-        frames = min(len(audio) // (SAMPLE_RATE // FRAMES_PER_SECOND), MAX_FRAMES)
-        aligned = self.model.model.align(
-            heard.encoded, self._prompt(tokenizer, options), [prefix + heard.tokens], frames
-        )[0]
-        # As faster-whisper's find_alignment: token -> frame pairs, a word's times are where
-        # its first token and the next word's begin, 50 frames a second after the encoder.
-        pairs = np.array(aligned.alignments)
-        jumps = np.pad(np.diff(pairs[:, 0]), (1, 0), constant_values=1).astype(bool)
-        jump_times = pairs[jumps, 1] / self.model.tokens_per_second
-        probabilities = np.array(aligned.text_token_probs)[len(prefix) :]
-        words, word_tokens = tokenizer.split_to_word_tokens(heard.tokens + [tokenizer.eot])
-        timed, at = [], 0
-        for word, tokens in zip(words[:-1], word_tokens[:-1], strict=True):
-            first, after = len(prefix) + at, len(prefix) + at + len(tokens)
-            if after >= len(jump_times):
-                return []  # the alignment is shorter than the text: no times to trust
-            text = to_script(word, options.language) if options.task == "transcribe" else word
-            probability = float(np.mean(probabilities[at : at + len(tokens)]))
-            timed.append(TimedWord(text, jump_times[first], jump_times[after], probability))
-            at += len(tokens)
-        return timed
-
-    def _decode(self, audio: np.ndarray, options: DecodeOptions) -> Heard:
+    def _decode(self, audio: np.ndarray, options: DecodeOptions) -> str:
         encoded = self._encode(audio, options.window)
         language = normalize_language(options.language)
         tokenizer = self._tokenizer(language, options.task)
@@ -247,11 +190,8 @@ class WhisperDecoder:
             if not repeats(text):  # its real words, if any
                 break
         if not prefix and _silent(result, len(tokens)):
-            return Heard("", encoded)
-        text = clean(text, options)
-        if not (options.scored and options.retry_loops and not no_repeat and text):
-            return Heard(text, encoded)  # a loop retried or trimmed, an invention dropped
-        return Heard(text, encoded, tokens)
+            return ""
+        return clean(text, options)
 
     @staticmethod
     def _prefix(tokenizer, options: DecodeOptions) -> list[int]:

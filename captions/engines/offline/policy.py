@@ -32,12 +32,10 @@ The policy, measured on recorded talks (bench/engine.py):
   it is cut at its quietest frame of the last seconds. A decode that finishes before the
   pause is confirmed costs no latency at all. One whose text ends inside a word is done
   again with ``tail_look`` of the pause (a soft last syllable outlasts the voiced frames).
-- **A second look.** The final decode of a short utterance also scores its words; one with a
-  doubtful word is decoded again once ``review_after`` seconds of the speech after it are in,
-  in place of a partial decode, and the session emits a ``Revision`` of that final if the
-  second decode is sure where the first was not (review.py). A short utterance's first
-  sentence that the partials made final before its pause gets the same look, scored by the
-  final decode of the short pause that speech made stale.
+- **A look back.** Once the next final is out, a final of at most ``review_below`` seconds
+  is decoded again with the finals of the ``look_back`` seconds before it and the next one,
+  as one, in place of a partial decode; the session emits a ``Revision`` of it where that
+  decode heard its words otherwise (review.py).
 - One decode in flight per session; finals go before partials. A partial decode finds the
   decoder busy (another presenter's final) and is skipped and tried again later; after
   ``overload_after`` seconds of that the presenter is told the engine is behind.
@@ -54,7 +52,6 @@ import numpy as np
 from ...words import join_words, split_words
 from .actions import Action, Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
 from .agreement import LocalAgreement, common_prefix, shown_guess
-from .review import TimedWord, doubtful, leading_words, spelled
 from .sentences import ends_sentence
 
 SAMPLE_RATE = 16_000
@@ -112,9 +109,15 @@ class PolicyParams:
     # base: "...our conference about." / "Open source software...", CI 2026-12-06), and its
     # words would be final without base ever hearing them.
     agreed_finals: bool = True
-    # A short final (under ``context_below`` of its own audio) is looked at again once this
-    # much audio after it is in, if there was speech in it (review.py); None: never.
-    review_after: float | None = 3.0
+    # A final of at most this many seconds of its own audio is looked at again once the next
+    # final is out, if that began within ``context_gap`` (review.py); None: never. Longer
+    # ones were rarely changed (bench/look_back.py: 1 of 12 finals over 6 s on two sets),
+    # and the look at one costs the most decoding.
+    review_below: float | None = 6.0
+    # ... decoded after the finals that began at most this long before it, each following
+    # the one before within ``context_gap`` (bench/look_back.py: 4 s and 8 s both gained on
+    # the corpus, only 8 s on the held-out recordings).
+    look_back: float = 8.0
     # A final decode whose text ends inside a word is done again once this much of the pause
     # is in (or at the pause's end), its audio then reaching past a soft last syllable
     # (``_tail_unheard``); None: never.
@@ -144,13 +147,6 @@ class Utterance:
     heard_to: int = 0  # where that answer's audio ended
     ending: bool = False  # the pause or a cut ended it; waiting for its final decode
     end: int | None = None  # where its audio ends (its pause, or a cut): later audio is the next's
-    # Its final decode's audio start, forced prefix and prompt, and the words it scored.
-    heard_after: tuple[int, str, str] = (0, "", "")
-    final_words: tuple[TimedWord, ...] = ()
-    # A stale final decode's scored words (taken as a hypothesis) and what it was decoded
-    # after: if partials agree on its first sentence, that sentence's second look uses them.
-    stale_words: tuple[TimedWord, ...] = ()
-    stale_heard_after: tuple[int, str, str] = (0, "", "")
 
 
 @dataclass(frozen=True)
@@ -163,19 +159,20 @@ class Context:
     text: str
 
 
-@dataclass(frozen=True)
-class Unreviewed:
-    """A short final waiting for the speech after it (``PolicyParams.review_after``)."""
+@dataclass
+class Said:
+    """A final as shown, kept to look back at it and at those after it (review.py)."""
 
     segment_id: str
-    first: tuple[TimedWord, ...]
-    audio_start: int  # where its final decode's audio started (its context's, if any)
-    own_start: int  # where its own audio starts
-    end: int  # where its own audio ends
-    prefix: str  # its final decode's forced prefix and prompt
-    prompt: str
-    start: float  # the final's times, in seconds
-    last_voiced: float
+    text: str
+    audio_start: int  # where its audio starts (pre-roll included), in stream samples
+    speech_start: int
+    last_voiced: int
+    end: int  # where its audio ends
+    prompt: str  # the transcript before it: Whisper's previous text for a look from here
+    start_seconds: float  # the final's times, for its revision
+    end_seconds: float
+    looked: bool = False  # looked back at, or never to be
 
 
 @dataclass(frozen=True)
@@ -205,8 +202,8 @@ class StreamingPolicy:
         self.last_voiced = 0  # end of the last closed utterance's speech
         self.transcript: collections.deque[str] = collections.deque(maxlen=self.p.prompt_words)
         self.asked: dict[int, Asked] = {}
-        self.unreviewed: collections.deque[Unreviewed] = collections.deque()
-        self.reviewing: tuple[int, Unreviewed] | None = None  # the review in flight
+        self.said: collections.deque[Said] = collections.deque()  # recent finals, oldest first
+        self.reviewing: tuple[int, Said] | None = None  # the look back in flight
         self.decodes = 0
         self.segments = 0
         self.skipped_since: int | None = None
@@ -226,17 +223,14 @@ class StreamingPolicy:
         self._trim_audio()
         return actions
 
-    def decoded(
-        self, decode_id: int, text: str | None, words: Sequence[TimedWord] = ()
-    ) -> list[Action]:
-        """The answer to ``Decode(decode_id)``: the text after its prefix, None if skipped;
-        for a ``scored`` request, its words with their probabilities."""
+    def decoded(self, decode_id: int, text: str | None) -> list[Action]:
+        """The answer to ``Decode(decode_id)``: the text after its prefix, None if skipped."""
         asked = self.asked.pop(decode_id, None)
         if asked is None:
             return []
         actions: list[Action] = []
         if asked.final:
-            actions += self._final_answer(asked, text or "", tuple(words))
+            actions += self._final_answer(asked, text or "")
         elif text is None:
             self._skipped(asked)
         elif asked.utterance is self.utterance:
@@ -246,19 +240,20 @@ class StreamingPolicy:
 
     def reviewed(self, review_id: int, text: str | None) -> list[Action]:
         """The answer to ``Review(review_id)``: the final's better text, "" to keep it as it
-        is, None if the decoder was busy (a review is not tried again: it is a bonus)."""
+        is, None if the decoder was busy (a look back is not tried again: it is a bonus)."""
         if self.reviewing is None or self.reviewing[0] != review_id:
             return []
         final, self.reviewing = self.reviewing[1], None
         actions: list[Action] = []
         if text:
-            actions.append(Revision(final.segment_id, text, final.start, final.last_voiced))
+            final.text = text  # later looks align with what is shown
+            actions.append(Revision(final.segment_id, text, final.start_seconds, final.end_seconds))
+        self._forget_said()
         return actions + self._decide()
 
     def finish(self) -> list[Action]:
         """The stream ended: finalize the open utterance; ``Done`` follows the last final."""
         self.finishing = True
-        self.unreviewed.clear()  # no speech will follow them
         utterance, self.utterance = self.utterance, None
         actions: list[Action] = []
         if utterance is not None and (self._has_speech(utterance) or utterance.partials):
@@ -436,11 +431,8 @@ class StreamingPolicy:
         self.asked[self.decodes] = Asked(self.decodes, utterance, final, audio_end)
         if final:
             utterance.final_decode = self.decodes
-            utterance.heard_after = (start, context.text if context else "", self._prompt(context))
         else:
             utterance.partial_at = audio_end
-        short = audio_end - utterance.audio_start < self._samples(self.p.context_below)
-        scored = final and short and self.p.review_after is not None and not utterance.emitted
         return Decode(
             self.decodes,
             self._slice(start, audio_end),
@@ -451,33 +443,87 @@ class StreamingPolicy:
             self.p.final_beam if final else self.p.partial_beam,
             final,
             self.p.final_window if final else self.p.partial_window,
-            scored,
         )
 
     def _review_due(self) -> Review | None:
-        """The oldest short final with ``review_after`` of audio after it, if speech followed."""
-        after = self._samples(self.p.review_after or 0)
-        while self.unreviewed and self.now - self.unreviewed[0].end >= after:
-            final = self.unreviewed.popleft()
-            voiced = max(self.last_voiced, self.utterance.last_voiced if self.utterance else 0)
-            if final.audio_start < self.audio.offset or voiced <= final.end:
-                continue  # its audio is gone, or nothing was said after it
-            end = min(final.end + after, final.audio_start + self._samples(MAX_DECODE_SECONDS))
+        """A look back at the oldest final due one: the next final is out (review.py)."""
+        for index, final in enumerate(self.said):
+            if final.looked:
+                continue
+            if index + 1 == len(self.said):
+                return None  # the next final is not out yet
+            final.looked = True
+            following = self.said[index + 1]
+            if following.speech_start - final.last_voiced > self._samples(self.p.context_gap):
+                continue  # nothing said soon after it: no more to hear it with
+            first = self._look_from(index, following.end)
+            if first is None:
+                continue
+            finals = list(self.said)[first : index + 2]
             self.decodes += 1
             self.reviewing = (self.decodes, final)
             return Review(
                 self.decodes,
                 final.segment_id,
-                final.first,
-                self._slice(final.audio_start, end),
-                final.end - final.audio_start,
-                end - final.own_start,
-                final.prefix,
-                final.prompt,
+                self._slice(finals[0].audio_start, following.end),
+                tuple(said.text for said in finals),
+                index - first,
+                finals[0].prompt,
                 self.p.final_beam,
                 self.p.final_window,
             )
         return None
+
+    def _look_from(self, index: int, end: int) -> int | None:
+        """Where a look back at ``said[index]`` starts: the earliest final that began at most
+        ``look_back`` before it, with no gap over ``context_gap`` since, whose audio is still
+        kept and within Whisper's 30 s of ``end``; None if even its own is not."""
+        final = self.said[index]
+        first = None
+        for earlier in range(index, -1, -1):
+            said = self.said[earlier]
+            if earlier < index:
+                after = self.said[earlier + 1]
+                if final.audio_start - said.audio_start > self._samples(self.p.look_back):
+                    break
+                if after.speech_start - said.last_voiced > self._samples(self.p.context_gap):
+                    break
+            if said.audio_start < self.audio.offset:
+                break
+            if end - said.audio_start > self._samples(MAX_DECODE_SECONDS):
+                break
+            first = earlier
+        return first
+
+    def _keep_said(self, utterance: Utterance, final: Final, audio_start: int, end: int) -> None:
+        """Keep a final for looking back (review.py), if it may be looked at or looked from."""
+        if self.p.review_below is None or not final.text:
+            return
+        prompt = join_words(self.transcript)
+        self.said.append(
+            Said(
+                final.segment_id,
+                final.text,
+                audio_start,
+                utterance.speech_start,
+                min(utterance.last_voiced, end),
+                end,
+                prompt,
+                final.start,
+                final.end,
+                looked=final.end - final.start > self.p.review_below,
+            )
+        )
+        self._forget_said()
+
+    def _forget_said(self) -> None:
+        """Forget finals no look back can start from any more."""
+        if not self.said:
+            return
+        anchor = next((said for said in self.said if not said.looked), self.said[-1])
+        oldest = anchor.audio_start - self._samples(self.p.look_back)
+        while self.said[0] is not anchor and self.said[0].audio_start < oldest:
+            self.said.popleft()
 
     def _keeps_agreed(self, final: bool) -> bool:
         return not final or self.p.final_keeps_agreed
@@ -583,7 +629,8 @@ class StreamingPolicy:
             self._seconds(end),
             self._slice(utterance.speech_start, end),
         )
-        self._sentence_to_review(utterance, final)
+        audio_start = utterance.speech_start if utterance.emitted else utterance.audio_start
+        self._keep_said(utterance, final, audio_start, end)
         utterance.emitted += words
         self.transcript.extend(words)
         self.segments += 1
@@ -591,14 +638,13 @@ class StreamingPolicy:
         utterance.speech_start, utterance.partials = end, 0
         return [final]
 
-    def _final_answer(self, asked: Asked, text: str, words: tuple[TimedWord, ...]) -> list[Action]:
+    def _final_answer(self, asked: Asked, text: str) -> list[Action]:
         utterance = asked.utterance
         if utterance.final_decode != asked.id:
             # Stale: speech went on after the pause, or the utterance was cut. A decode of the
             # open utterance up to its short pause is still a hypothesis of its words.
-            return self._stale_final_answer(asked, text, words)
+            return self._stale_final_answer(asked, text)
         utterance.final_decode = None
-        utterance.final_words = words
         utterance.final_text, utterance.heard_to = text, asked.audio_end
         if not utterance.ending:
             return []  # _decide ends the utterance when the pause is long enough
@@ -608,9 +654,7 @@ class StreamingPolicy:
             return []
         return self._emit_final(utterance, text)
 
-    def _stale_final_answer(
-        self, asked: Asked, text: str, words: tuple[TimedWord, ...]
-    ) -> list[Action]:
+    def _stale_final_answer(self, asked: Asked, text: str) -> list[Action]:
         """Take a stale final decode of the open utterance as one more partial hypothesis.
 
         It was decoded after the utterance's sentence finals only (not its agreed words), so
@@ -623,8 +667,6 @@ class StreamingPolicy:
         said, stable = split_words(text), utterance.agreement.stable
         if common_prefix(said, stable) < len(stable):
             return []
-        if words:  # one decode is in flight at a time: heard_after is still this one's
-            utterance.stale_words, utterance.stale_heard_after = words, utterance.heard_after
         return self._partial_answer(asked, join_words(said[len(stable) :]))
 
     def _emit_final(self, utterance: Utterance, text: str) -> list[Action]:
@@ -635,67 +677,18 @@ class StreamingPolicy:
         self._finished(utterance, full)
         if not words and not utterance.partials:
             return []
-        self.transcript.extend(words)
-        self._to_review(utterance, join_words(words))
-        return [
-            Final(
-                utterance.segment_id,
-                join_words(words),
-                self._seconds(utterance.speech_start),
-                self._seconds(utterance.last_voiced),
-                self._slice(utterance.speech_start, utterance.end or self.now),
-            )
-        ]
-
-    def _to_review(self, utterance: Utterance, text: str) -> None:
-        """Keep a short final with a doubtful word for a second look once the speech after it
-        is in (review.py): its final decode was ``scored``, and the words it scored are its
-        text (not when agreed words were forced before them).
-        """
-        words = utterance.final_words
-        if not words or spelled(words) != split_words(text):
-            return
         end = utterance.end if utterance.end is not None else self.now
-        times = (self._seconds(utterance.speech_start), self._seconds(utterance.last_voiced))
-        self._queue_review(utterance, words, utterance.heard_after, end, times)
-
-    def _sentence_to_review(self, utterance: Utterance, final: Final) -> None:
-        """The same for a short utterance's first sentence, final by agreement before its
-        pause: a stale final decode (a short pause the speaker went on after) scored it, and
-        its words are the sentence's. Its audio ends where that decode timed its last word.
-        """
-        if utterance.emitted or not utterance.stale_words:
-            return  # only the first sentence: later ones were decoded with it as prefix
-        words = leading_words(utterance.stale_words, split_words(final.text))
-        if not words:
-            return
-        heard_after = utterance.stale_heard_after
-        end = heard_after[0] + self._samples(words[-1].end)
-        self._queue_review(utterance, words, heard_after, end, (final.start, final.end))
-
-    def _queue_review(
-        self,
-        utterance: Utterance,
-        words: tuple[TimedWord, ...],
-        heard_after: tuple[int, str, str],
-        end: int,
-        times: tuple[float, float],
-    ) -> None:
-        if not doubtful(words):
-            return
-        start, prefix, prompt = heard_after
-        self.unreviewed.append(
-            Unreviewed(
-                utterance.segment_id,
-                words,
-                start,
-                utterance.audio_start,
-                end,
-                prefix,
-                prompt,
-                *times,
-            )
+        final = Final(
+            utterance.segment_id,
+            join_words(words),
+            self._seconds(utterance.speech_start),
+            self._seconds(utterance.last_voiced),
+            self._slice(utterance.speech_start, end),
         )
+        audio_start = utterance.speech_start if utterance.emitted else utterance.audio_start
+        self._keep_said(utterance, final, audio_start, end)
+        self.transcript.extend(words)
+        return [final]
 
     def _finished(self, utterance: Utterance, text: str) -> None:
         """Keep a finished utterance as context for the next ones; forget what is too old."""
@@ -737,9 +730,8 @@ class StreamingPolicy:
             keep.append(self.utterance.audio_start)
         if self.finished:
             keep.append(self.finished[0].audio_start)
-        keep += [final.audio_start for final in self.unreviewed]
-        if self.reviewing is not None:
-            keep.append(self.reviewing[1].audio_start)
+        if self.said:
+            keep.append(self.said[0].audio_start)
         start = max(min(keep), self.now - self._samples(60.0))
         if start - self.audio.offset > SAMPLE_RATE * 10:  # in big steps: moving is not free
             self.audio.drop_before(start)

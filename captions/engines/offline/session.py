@@ -35,7 +35,7 @@ from ..base import (
 from .actions import Behind, Cancel, Decode, Done, Final, Partial, Review, Revision
 from .decoder import DecodeOptions, WhisperDecoder
 from .policy import FRAME_SAMPLES, StreamingPolicy
-from .review import TimedWord, revision
+from .review import revision
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ class OfflineSession(EngineSession):
 
     async def _decode(self, request: Decode) -> None:
         try:
-            text, words = await asyncio.to_thread(self._decode_now, request)
+            text = await asyncio.to_thread(self._decode_now, request)
         except Exception as exc:
             logger.exception("speech recognition failed")
             self.queue.put_nowait(EngineError(f"speech recognition failed: {exc}", permanent=False))
@@ -116,24 +116,21 @@ class OfflineSession(EngineSession):
             return
         if text is None and not request.final:
             metrics.count_dropped_partial("engine")
-        self._carry_out(self.policy.decoded(request.id, text, words))
+        self._carry_out(self.policy.decoded(request.id, text))
         self._report_backlog()
 
-    def _decode_now(self, request: Decode) -> tuple[str | None, list[TimedWord]]:
+    def _decode_now(self, request: Decode) -> str | None:
         """In a worker thread: wait for the decoder (finals) or give up if it is busy."""
         if not DECODE_SLOT.acquire(blocking=request.final):
-            return None, []
+            return None
         try:
             if request.id in self.cancelled or self.closed:
                 self.cancelled.discard(request.id)
-                return None, []
+                return None
             hotwords = self.engine.hotwords(self.config) or ""
             options = DecodeOptions.for_request(request, self.config.source_language, hotwords)
             started = time.perf_counter()
-            words: list[TimedWord] = []
-            if request.scored:
-                text, words = self.engine.decoder.decode_words(request.audio, options)
-            elif request.final:
+            if request.final:
                 text = self.engine.decoder.decode(request.audio, options)
             else:
                 text = self.partials.decode(request.audio, options)
@@ -148,17 +145,17 @@ class OfflineSession(EngineSession):
                 request.end / SAMPLE_RATE,
                 took,
                 self._heard(),
-                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in words) or text,
+                text,
             )
             self.decoded_until = max(self.decoded_until, request.end)
-            return text, words
+            return text
         finally:
             DECODE_SLOT.release()
 
     async def _review(self, request: Review) -> None:
         try:
             text = await asyncio.to_thread(self._review_now, request)
-        except Exception:  # a failed second look must not end the session
+        except Exception:  # a failed look back must not end the session
             logger.exception("reviewing a final failed")
             text = ""
         if not self.closed:
@@ -174,21 +171,20 @@ class OfflineSession(EngineSession):
             options = DecodeOptions(
                 self.config.source_language,
                 beam_size=request.beam,
-                prefix=request.prefix,
                 prompt=request.prompt,
                 hotwords=self.engine.hotwords(self.config) or "",
                 window=request.window,
-                fresh_seconds=request.fresh / SAMPLE_RATE,
             )
             started = time.perf_counter()
-            _, second = self.engine.decoder.decode_words(request.audio, options)
-            better = revision(request.first, second, request.cut / SAMPLE_RATE) or ""
+            heard = self.engine.decoder.decode(request.audio, options)
+            better = revision(request.texts, request.index, heard) or ""
             logger.debug(
-                "review of %s in %.2f s: %s -> %s",
+                "look back at %s (%.1f s of audio) in %.2f s: %s -> %s",
                 request.segment_id,
+                len(request.audio) / SAMPLE_RATE,
                 time.perf_counter() - started,
-                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in request.first),
-                " ".join(f"{w.text.strip()}:{w.probability:.2f}" for w in second),
+                request.texts[request.index],
+                better or "(kept)",
             )
             return better
         finally:
