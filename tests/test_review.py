@@ -37,6 +37,8 @@ def test_the_same_words_spelled_otherwise_are_no_revision():
     finals = ("It imitates a much freer hand.", "Simpler, rounder")
     assert revision(finals, 0, "it imitates a much freer hand, simpler rounder") is None
     assert revision(finals, 0, "") is None
+    finals = ("The lower case being, in fact, invented.", "Next")
+    assert revision(finals, 0, "The lowercase, being, in fact, invented. Next") is None
 
 
 def test_a_word_moving_across_the_border_between_two_finals_is_left_where_it_was():

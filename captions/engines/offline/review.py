@@ -56,7 +56,7 @@ def revision(texts: Sequence[str], index: int, heard: str) -> str | None:
                 same[0] = said[j1 + first - i1]
             mine += same
             after_change = False
-        elif _inside(tag, i1, i2, low, high):
+        elif _inside(tag, i1, i2, low, high) and not _respelled(shown[i1:i2], said[j1:j2]):
             mine += said[j1:j2]
             changed = after_change = True
         else:
@@ -79,6 +79,11 @@ def _inside(tag: str, i1: int, i2: int, low: int, high: int) -> bool:
     if tag == "insert":
         return low < i1 < high
     return low < i1 and i2 < high  # delete
+
+
+def _respelled(old: Sequence[str], new: Sequence[str]) -> bool:
+    """Whether ``new`` is ``old`` written with other spaces ("lower case", "lowercase")."""
+    return "".join(word_key(w) for w in old) == "".join(word_key(w) for w in new)
 
 
 def _capital_like(word: str, model: str) -> str:
