@@ -39,6 +39,11 @@ def test_the_same_words_spelled_otherwise_are_no_revision():
     assert revision(finals, 0, "") is None
     finals = ("The lower case being, in fact, invented.", "Next")
     assert revision(finals, 0, "The lowercase, being, in fact, invented. Next") is None
+    finals = ("Yes.", "Now you are very creative.", "I would")
+    assert revision(finals, 1, "Yes. Now you're very creative. I would") is None
+    assert revision(finals, 1, "Yes. No, you're very creative. I would") == (
+        "No, you're very creative."
+    )
 
 
 def test_a_word_moving_across_the_border_between_two_finals_is_left_where_it_was():

@@ -68,6 +68,7 @@ class FakeDecoder:
     # A final's text -> how a look back hears it (review.py); every other word as said.
     revisions: dict[str, str] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
+    busy_reviews: int = 0  # the first look backs find the decoder busy (another presenter's)
 
     def hear(self, request: Decode) -> str | None:
         if self.busy and not request.final:
@@ -87,7 +88,7 @@ class FakeDecoder:
         """What the session answers a look back: checks that its audio holds exactly the
         finals it names, then hears them, a revised one as ``revisions`` says."""
         self.reviews.append(request)
-        if self.busy:
+        if self.busy or len(self.reviews) <= self.busy_reviews:
             return None
         spoken = {revised: text for text, revised in self.revisions.items()}
         texts = [spoken.get(text, text) for text in request.texts]  # a revised one's words
@@ -531,8 +532,18 @@ def test_a_look_back_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_
     asked = [t for t, a in log if isinstance(a, Review)]
     assert ends[1] <= asked[0] < ends[2]  # during the last utterance, in place of a partial
     decoder = FakeDecoder(words, busy=True, revisions={"a b.": "a bee."})
-    log = run(audio, decoder)
+    log = run(audio, decoder)  # the session is behind: no look back is tried again
     assert final_words(log) == words and not any(isinstance(a, Revision) for _, a in log)
+
+
+def test_a_look_back_that_finds_the_decoder_busy_is_tried_again_a_little_later():
+    audio, words = talk("a b.", 0.6, "c d.", 0.6, talk_words(12, 20) + ".", 1.0)
+    decoder = FakeDecoder(words, delay=0.1, busy_reviews=2, revisions={"a b.": "a bee."})
+    log = run(audio, decoder)
+    assert [r.texts[r.index] for r in decoder.reviews] == ["a b."] * 3 + ["c d."]
+    asked = [t for t, a in log if isinstance(a, Review)]
+    assert asked[1] - asked[0] >= 0.3 and asked[2] - asked[1] >= 0.3  # 0.2 s after the answer
+    assert [a.text for _, a in log if isinstance(a, Revision)] == ["a bee."]
 
 
 def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():

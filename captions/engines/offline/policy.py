@@ -204,6 +204,7 @@ class StreamingPolicy:
         self.asked: dict[int, Asked] = {}
         self.said: collections.deque[Said] = collections.deque()  # recent finals, oldest first
         self.reviewing: tuple[int, Said] | None = None  # the look back in flight
+        self.review_rest = 0  # no look back before this stream sample (the decoder was busy)
         self.decodes = 0
         self.segments = 0
         self.skipped_since: int | None = None
@@ -240,12 +241,16 @@ class StreamingPolicy:
 
     def reviewed(self, review_id: int, text: str | None) -> list[Action]:
         """The answer to ``Review(review_id)``: the final's better text, "" to keep it as it
-        is, None if the decoder was busy (a look back is not tried again: it is a bonus)."""
+        is, None if the decoder was busy (another presenter's decode): then it is tried again
+        at the next chance, unless this session's partials are behind too."""
         if self.reviewing is None or self.reviewing[0] != review_id:
             return []
         final, self.reviewing = self.reviewing[1], None
         actions: list[Action] = []
-        if text:
+        if text is None and not self.behind:
+            final.looked = False  # as a skipped partial: again once 0.2 s more audio is in
+            self.review_rest = self.now + self._samples(0.2)
+        elif text:
             final.text = text  # later looks align with what is shown
             actions.append(Revision(final.segment_id, text, final.start_seconds, final.end_seconds))
         self._forget_said()
@@ -446,7 +451,10 @@ class StreamingPolicy:
         )
 
     def _review_due(self) -> Review | None:
-        """A look back at the oldest final due one: the next final is out (review.py)."""
+        """A look back at the oldest final due one: the next final is out (review.py). None
+        while the decoder is behind: partials first."""
+        if self.behind or self.now < self.review_rest:
+            return None
         for index, final in enumerate(self.said):
             if final.looked:
                 continue

@@ -82,8 +82,30 @@ def _inside(tag: str, i1: int, i2: int, low: int, high: int) -> bool:
 
 
 def _respelled(old: Sequence[str], new: Sequence[str]) -> bool:
-    """Whether ``new`` is ``old`` written with other spaces ("lower case", "lowercase")."""
-    return "".join(word_key(w) for w in old) == "".join(word_key(w) for w in new)
+    """Whether ``new`` is ``old`` written otherwise: with other spaces ("lower case",
+    "lowercase") or contracted ("you are", "you're"). Such a change is no better text, only
+    a caption that moves under its reader."""
+    return _spelled_out(old) == _spelled_out(new)
+
+
+def _spelled_out(words: Sequence[str]) -> str:
+    text = " ".join(word_key(w) for w in words)
+    for contracted, full in _CONTRACTIONS:
+        text = text.replace(contracted, full)
+    return text.replace(" ", "")
+
+
+# English contractions Whisper writes or not as it likes; an ambiguous one ("'s": is, has)
+# counts as its most common reading, which only ever keeps a final as it was.
+_CONTRACTIONS = (
+    ("n't", " not"),
+    ("'re", " are"),
+    ("'ll", " will"),
+    ("'ve", " have"),
+    ("'m", " am"),
+    ("'d", " would"),
+    ("'s", " is"),
+)
 
 
 def _capital_like(word: str, model: str) -> str:
