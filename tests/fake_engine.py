@@ -8,7 +8,7 @@ FAILING_RMS) makes the session fail as a cloud engine's dropped connection would
 ``final_hold`` (seconds), each final is yielded that long after the frame that ended it, like
 an engine whose decoding takes that long (tests of the caption delay). With ``revise`` (a final's
 text -> a better one), such a final is revised right after the next final, as the offline
-engine's second look does (engines/offline/review.py).
+engine's look back does (engines/offline/review.py).
 """
 
 from __future__ import annotations

@@ -574,6 +574,31 @@ def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_
     assert [type(a) for a in later if isinstance(a, Final | Review)] == [Final, Review]
 
 
+def test_no_look_back_goes_before_the_open_utterance_s_first_text():
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
+
+    def say(seconds: float, voiced: bool) -> list:
+        actions = []
+        for _ in range(round(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
+            frame = np.full(FRAME_SAMPLES, 0.1 if voiced else 0.0, np.float32)
+            actions += policy.feed(frame, [1.0 if voiced else 0.0])
+        return actions
+
+    say(0.6, True)
+    (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
+    policy.decoded(final.id, "a b.")
+    assert any(isinstance(a, Final) for a in say(0.5, False))
+    say(0.6, True)
+    (final,) = [a for a in say(0.7, False) if isinstance(a, Decode)]
+    say(0.6, True)  # the next utterance begins before "c d." is answered
+    answered = policy.decoded(final.id, "c d.") + say(0.5, True)
+    assert policy.awaiting_text and not any(isinstance(a, Review) for a in answered)
+    (partial,) = [a for a in answered if isinstance(a, Decode)]
+    answered = policy.decoded(partial.id, "e f g")
+    assert not policy.awaiting_text
+    assert [type(a) for a in answered if isinstance(a, Partial | Review)] == [Partial, Review]
+
+
 def test_no_decode_is_longer_than_whisper_hears_at_once():
     long_sentence = " ".join(VOCABULARY[:44]) + "."  # 14 s of speech
     audio, words = talk(long_sentence, 1.0, " ".join(VOCABULARY[44:88]) + ".", 1.0)

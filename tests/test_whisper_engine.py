@@ -384,3 +384,24 @@ async def test_a_session_s_look_back_revises_a_final_the_decoder_heard_otherwise
     kept = await asyncio.to_thread(session._review_now, replace(request, texts=texts))
     assert kept == ""
     await session.close()
+
+
+async def test_no_look_back_takes_the_decoder_while_another_presenter_waits_for_text(engine):
+    """Two presenters share the decoder: one's look back waits while the other's open
+    utterance has no text yet (its listeners' onset), and goes once it has."""
+    from captions.engines.offline import session as sessions
+    from captions.engines.offline.actions import Review
+
+    first = await engine.start_session(SessionConfig("en", ()))
+    other = await engine.start_session(SessionConfig("en", ()))
+    looked: list[Review] = []
+    first._review_now = lambda request: looked.append(request) or ""
+    request = Review(1, "w1", np.zeros(16000, np.float32), ("a",), 0, "", 5, 16.0)
+    sessions.AWAITING_TEXT.add(other)
+    await first._review(request)
+    assert looked == []
+    sessions.AWAITING_TEXT.discard(other)
+    await first._review(request)
+    assert looked == [request]
+    await first.close()
+    await other.close()

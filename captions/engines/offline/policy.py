@@ -265,6 +265,13 @@ class StreamingPolicy:
             actions += self._end(utterance)
         return actions + self._decide()
 
+    @property
+    def awaiting_text(self) -> bool:
+        """Whether the open utterance has speech and no partial shown yet: its listeners
+        wait for a first text (the onset the latency targets count)."""
+        utterance = self.utterance
+        return utterance is not None and self._has_speech(utterance) and not utterance.partials
+
     # ------------------------------------------------------------- frames
 
     def _frame(self, probability: float) -> list[Action]:
@@ -452,8 +459,9 @@ class StreamingPolicy:
 
     def _review_due(self) -> Review | None:
         """A look back at the oldest final due one: the next final is out (review.py). None
-        while the decoder is behind: partials first."""
-        if self.behind or self.now < self.review_rest:
+        while the decoder is behind, and while the open utterance waits for its first text:
+        partials first (a look back takes the decoder for about a second)."""
+        if self.behind or self.awaiting_text or self.now < self.review_rest:
             return None
         for index, final in enumerate(self.said):
             if final.looked:
