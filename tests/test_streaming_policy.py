@@ -145,6 +145,20 @@ def run(
     return log
 
 
+def speaker(policy: StreamingPolicy):
+    """``say(seconds, voiced)``: feeds ``policy`` that much speech or silence, returns its
+    actions."""
+
+    def say(seconds: float, voiced: bool) -> list:
+        actions = []
+        for _ in range(round(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
+            frame = np.full(FRAME_SAMPLES, 0.1 if voiced else 0.0, np.float32)
+            actions += policy.feed(frame, [1.0 if voiced else 0.0])
+        return actions
+
+    return say
+
+
 def finals(log) -> list[Final]:
     return [a for _, a in log if isinstance(a, Final)]
 
@@ -549,13 +563,7 @@ def test_a_look_back_that_finds_the_decoder_busy_is_tried_again_a_little_later()
 def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
     # No partial in the first 0.6 s; its finals end sentences: no second final decode.
     policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
-
-    def say(seconds: float, voiced: bool) -> list:
-        actions = []
-        for _ in range(round(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
-            frame = np.full(FRAME_SAMPLES, 0.1 if voiced else 0.0, np.float32)
-            actions += policy.feed(frame, [1.0 if voiced else 0.0])
-        return actions
+    say = speaker(policy)
 
     say(0.6, True)
     (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
@@ -576,13 +584,7 @@ def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_
 
 def test_no_look_back_goes_before_the_open_utterance_s_first_text():
     policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
-
-    def say(seconds: float, voiced: bool) -> list:
-        actions = []
-        for _ in range(round(seconds * SAMPLE_RATE / FRAME_SAMPLES)):
-            frame = np.full(FRAME_SAMPLES, 0.1 if voiced else 0.0, np.float32)
-            actions += policy.feed(frame, [1.0 if voiced else 0.0])
-        return actions
+    say = speaker(policy)
 
     say(0.6, True)
     (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
