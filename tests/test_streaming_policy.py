@@ -560,17 +560,23 @@ def test_a_look_back_that_finds_the_decoder_busy_is_tried_again_a_little_later()
     assert [a.text for _, a in log if isinstance(a, Revision)] == ["a bee."]
 
 
-def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
-    # No partial in the first 0.6 s; its finals end sentences: no second final decode.
-    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
-    say = speaker(policy)
-
+def one_final_out_and_the_next_asked(policy: StreamingPolicy, say) -> Decode:
+    """"a b." said and final; "c d" said, its pause over, its final decode asked, unanswered."""
     say(0.6, True)
     (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
     policy.decoded(final.id, "a b.")
     assert any(isinstance(a, Final) for a in say(0.5, False))
     say(0.6, True)
-    (final,) = [a for a in say(0.7, False) if isinstance(a, Decode)]  # "c d." ends unanswered
+    (final,) = [a for a in say(0.7, False) if isinstance(a, Decode)]
+    return final
+
+
+def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
+    # No partial in the first 0.6 s; its finals end sentences: no second final decode.
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
+    say = speaker(policy)
+
+    final = one_final_out_and_the_next_asked(policy, say)
     assert not any(isinstance(a, Decode | Review) for a in say(0.6, True) + say(0.2, False))
     # Its answer makes the look back at "a b." due, and the open utterance's pause wants its
     # final decode: the final decode goes first.
@@ -586,12 +592,7 @@ def test_no_look_back_goes_before_the_open_utterance_s_first_text():
     policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
     say = speaker(policy)
 
-    say(0.6, True)
-    (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
-    policy.decoded(final.id, "a b.")
-    assert any(isinstance(a, Final) for a in say(0.5, False))
-    say(0.6, True)
-    (final,) = [a for a in say(0.7, False) if isinstance(a, Decode)]
+    final = one_final_out_and_the_next_asked(policy, say)
     say(0.6, True)  # the next utterance begins before "c d." is answered
     answered = policy.decoded(final.id, "c d.") + say(0.5, True)
     assert policy.awaiting_text and not any(isinstance(a, Review) for a in answered)
