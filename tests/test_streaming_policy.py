@@ -68,7 +68,7 @@ class FakeDecoder:
     # A final's text -> how a look back hears it (review.py); every other word as said.
     revisions: dict[str, str] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
-    busy_reviews: int = 0  # the first look backs find the decoder busy (another presenter's)
+    busy_reviews: int = 0  # the first look backs find another presenter's look back running
 
     def hear(self, request: Decode) -> str | None:
         if self.busy and not request.final:
@@ -88,7 +88,7 @@ class FakeDecoder:
         """What the session answers a look back: checks that its audio holds exactly the
         finals it names, then hears them, a revised one as ``revisions`` says."""
         self.reviews.append(request)
-        if self.busy or len(self.reviews) <= self.busy_reviews:
+        if len(self.reviews) <= self.busy_reviews:
             return None
         spoken = {revised: text for text, revised in self.revisions.items()}
         texts = [spoken.get(text, text) for text in request.texts]  # a revised one's words
@@ -536,7 +536,7 @@ def test_only_a_final_of_a_few_seconds_with_speech_soon_after_it_is_looked_back_
     assert decoder.reviews == []
 
 
-def test_a_look_back_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_it():
+def test_a_look_back_is_asked_as_the_next_final_goes_out_and_never_while_behind():
     audio, words = talk("a b.", 0.6, "c d.", 0.6, talk_words(12, 20) + ".", 1.0)
     decoder = FakeDecoder(words, delay=0.5)
     log = run(audio, decoder)
@@ -544,13 +544,20 @@ def test_a_look_back_waits_while_a_final_decode_is_due_and_a_busy_decoder_skips_
     assert [r.texts[r.index] for r in decoder.reviews] == ["a b.", "c d."]
     ends = [t for t, a in log if isinstance(a, Final)]
     asked = [t for t, a in log if isinstance(a, Review)]
-    assert ends[1] <= asked[0] < ends[2]  # during the last utterance, in place of a partial
+    assert asked == ends[1:]  # beside the live decodes: no wait for the decoder
+    # Partials find the decoder busy from the start (another presenter): behind before the
+    # first look back is due, and still behind at the end: no look back at all.
+    audio, words = talk(talk_words(12, 20) + ".", 1.0, "a b.", 1.0, "c d.", 1.0)
     decoder = FakeDecoder(words, busy=True, revisions={"a b.": "a bee."})
-    log = run(audio, decoder)  # the session is behind: no look back is tried again
-    assert final_words(log) == words and not any(isinstance(a, Revision) for _, a in log)
+    log = run(audio, decoder)
+    assert any(isinstance(a, Behind) and a.behind for _, a in log)
+    assert final_words(log) == words and decoder.reviews == []
+    decoder = FakeDecoder(words, revisions={"a b.": "a bee."})
+    run(audio, decoder)  # the same talk, not behind
+    assert [r.texts[r.index] for r in decoder.reviews] == [talk_words(12, 20) + ".", "a b."]
 
 
-def test_a_look_back_that_finds_the_decoder_busy_is_tried_again_a_little_later():
+def test_a_look_back_that_finds_another_running_is_tried_again_a_little_later():
     audio, words = talk("a b.", 0.6, "c d.", 0.6, talk_words(12, 20) + ".", 1.0)
     decoder = FakeDecoder(words, delay=0.1, busy_reviews=2, revisions={"a b.": "a bee."})
     log = run(audio, decoder)
@@ -561,7 +568,7 @@ def test_a_look_back_that_finds_the_decoder_busy_is_tried_again_a_little_later()
 
 
 def one_final_out_and_the_next_asked(policy: StreamingPolicy, say) -> Decode:
-    """"a b." said and final; "c d" said, its pause over, its final decode asked, unanswered."""
+    """Said: "a b.", final; "c d", its pause over, its final decode asked and unanswered."""
     say(0.6, True)
     (final,) = [a for a in say(0.2, False) if isinstance(a, Decode)]
     policy.decoded(final.id, "a b.")
@@ -571,7 +578,7 @@ def one_final_out_and_the_next_asked(policy: StreamingPolicy, say) -> Decode:
     return final
 
 
-def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_decode():
+def test_a_look_back_goes_out_beside_the_final_decode_the_open_pause_needs():
     # No partial in the first 0.6 s; its finals end sentences: no second final decode.
     policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
     say = speaker(policy)
@@ -579,27 +586,28 @@ def test_a_due_look_back_waits_while_the_open_utterance_s_pause_needs_its_final_
     final = one_final_out_and_the_next_asked(policy, say)
     assert not any(isinstance(a, Decode | Review) for a in say(0.6, True) + say(0.2, False))
     # Its answer makes the look back at "a b." due, and the open utterance's pause wants its
-    # final decode: the final decode goes first.
+    # final decode: both go out at once.
     answered = policy.decoded(final.id, "c d.")
-    assert [type(a) for a in answered if isinstance(a, Final | Decode | Review)] == [Final, Decode]
-    following = next(a for a in answered if isinstance(a, Decode))
-    assert following.final
-    later = policy.decoded(following.id, "e f.") + say(0.6, False)
-    assert [type(a) for a in later if isinstance(a, Final | Review)] == [Final, Review]
+    assert [type(a) for a in answered if isinstance(a, Final | Decode | Review)] == [
+        Final,
+        Review,
+        Decode,
+    ]
+    assert next(a for a in answered if isinstance(a, Decode)).final
 
 
-def test_no_look_back_goes_before_the_open_utterance_s_first_text():
+def test_a_look_back_in_flight_holds_up_no_partial():
     policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
     say = speaker(policy)
 
     final = one_final_out_and_the_next_asked(policy, say)
     say(0.6, True)  # the next utterance begins before "c d." is answered
-    answered = policy.decoded(final.id, "c d.") + say(0.5, True)
-    assert policy.awaiting_text and not any(isinstance(a, Review) for a in answered)
-    (partial,) = [a for a in answered if isinstance(a, Decode)]
-    answered = policy.decoded(partial.id, "e f g")
-    assert not policy.awaiting_text
-    assert [type(a) for a in answered if isinstance(a, Partial | Review)] == [Partial, Review]
+    answered = policy.decoded(final.id, "c d.")
+    (review,) = [a for a in answered if isinstance(a, Review)]
+    (partial,) = [a for a in say(0.5, True) if isinstance(a, Decode)]  # its first partial
+    assert not partial.final
+    answered = policy.reviewed(review.id, "") + policy.decoded(partial.id, "e f g")
+    assert [type(a) for a in answered if isinstance(a, Partial | Review)] == [Partial]
 
 
 def test_no_decode_is_longer_than_whisper_hears_at_once():

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import collections
+import os
 import re
+import threading
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -19,7 +23,12 @@ from captions.engines.offline.decoder import (
     before_loop,
     echoes,
 )
-from captions.engines.offline.model import ModelSettings, load_model
+from captions.engines.offline.model import (
+    ModelError,
+    ModelSettings,
+    _at_idle_priority,
+    load_model,
+)
 from captions.engines.offline.policy import PolicyParams
 from tests.corpus import word_error_rate
 from tests.whisper_speech import noise_wav, pcm, speech_wav
@@ -386,22 +395,51 @@ async def test_a_session_s_look_back_revises_a_final_the_decoder_heard_otherwise
     await session.close()
 
 
-async def test_no_look_back_takes_the_decoder_while_another_presenter_waits_for_text(engine):
-    """Two presenters share the decoder: one's look back waits while the other's open
-    utterance has no text yet (its listeners' onset), and goes once it has."""
+def threads_by_priority() -> collections.Counter:
+    """How many of this process's threads run at each nice value (Linux)."""
+    nice = collections.Counter()
+    for task in Path("/proc/self/task").iterdir():
+        fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        nice[int(fields[16])] += 1  # the 19th field of stat, counted after the name
+    return nice
+
+
+async def test_a_look_back_runs_at_idle_priority_beside_a_live_decode(engine):
+    """The look back decodes on the main model's weights loaded once more, whose CTranslate2
+    threads run at nice 19: it needs no live decode slot, and takes only what live decodes
+    leave of the CPU. Two at once (two presenters): the second is tried again later."""
     from captions.engines.offline import session as sessions
     from captions.engines.offline.actions import Review
 
-    first = await engine.start_session(SessionConfig("en", ()))
-    other = await engine.start_session(SessionConfig("en", ()))
-    looked: list[Review] = []
-    first._review_now = lambda request: looked.append(request) or ""
-    request = Review(1, "w1", np.zeros(16000, np.float32), ("a",), 0, "", 5, 16.0)
-    sessions.AWAITING_TEXT.add(other)
-    await first._review(request)
-    assert looked == []
-    sessions.AWAITING_TEXT.discard(other)
-    await first._review(request)
-    assert looked == [request]
-    await first.close()
-    await other.close()
+    session = await engine.start_session(SessionConfig("en", ()))
+    looking = engine.look_back_decoder
+    assert looking.model is not engine.decoder.model
+    assert looking.model is load_model(ModelSettings.for_look_back())  # loaded once
+    assert threads_by_priority()[19] >= 1 and os.nice(0) < 19  # only its own threads
+    audio = np.frombuffer(pcm(speech_wav(TALK)), "<i2").astype(np.float32) / 32768
+    texts = ("Good mourning everyone.", "Welcome to our conference about open source software.")
+    request = Review(1, "w1", audio, texts, 0, "", 5, 16.0)
+    with sessions.DECODE_SLOT:  # a live decode holds the decoder
+        revised = await asyncio.to_thread(session._review_now, request)
+        assert "morning" in revised.lower()
+        with sessions.LOOK_BACK_SLOT:  # another presenter's look back
+            assert await asyncio.to_thread(session._review_now, request) is None
+    await session.close()
+
+
+def test_a_model_loaded_at_idle_priority_keeps_it_and_the_caller_does_not():
+    def load():
+        started = {}
+        worker = threading.Thread(target=lambda: started.update(nice=os.nice(0)))
+        worker.start()
+        worker.join()
+        return os.nice(0), started["nice"]
+
+    def fail():
+        raise ModelError("broken weights")
+
+    before = os.nice(0)
+    assert _at_idle_priority(load) == (19, 19)  # the loader and the threads it starts
+    assert os.nice(0) == before
+    with pytest.raises(ModelError, match="broken weights"):  # raised in the caller's thread
+        _at_idle_priority(fail)

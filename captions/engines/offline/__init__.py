@@ -47,6 +47,7 @@ class OfflineEngine(Engine):
         self._model = None
         self._decoder = None
         self._partial_decoder = None
+        self._look_back_decoder = None
         self._vad = None
         self._vad_lock = threading.Lock()
 
@@ -82,6 +83,15 @@ class OfflineEngine(Engine):
         if self._partial_decoder.knows(language):
             return self._partial_decoder
         return self.decoder
+
+    @property
+    def look_back_decoder(self) -> WhisperDecoder:
+        """The decoder of the look back at finals (policy.py): the main model's weights once
+        more, loaded at idle priority (``ModelSettings.for_look_back``), so that a look back
+        runs beside the live decodes on what they leave of the CPU instead of holding them."""
+        if self._look_back_decoder is None:
+            self._look_back_decoder = WhisperDecoder(load_model(ModelSettings.for_look_back()))
+        return self._look_back_decoder
 
     def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:
         """Silero VAD probability for each 512-sample frame (the model faster-whisper ships)."""
@@ -173,6 +183,8 @@ class OfflineEngine(Engine):
         """The models a session for ``config`` uses, loaded once per process (blocking)."""
         self.model  # noqa: B018 (the property loads it)
         self.partial_decoder(config.source_language)
+        if self.policy_params.review_below is not None:
+            self.look_back_decoder  # noqa: B018
         self.speech_probabilities(np.zeros(FRAME_SAMPLES, dtype=np.float32))
         self._warm_up(config)
 

@@ -34,11 +34,12 @@ The policy, measured on recorded talks (bench/engine.py):
   again with ``tail_look`` of the pause (a soft last syllable outlasts the voiced frames).
 - **A look back.** Once the next final is out, a final of at most ``review_below`` seconds
   is decoded again with the finals of the ``look_back`` seconds before it and the next one,
-  as one, in place of a partial decode; the session emits a ``Revision`` of it where that
-  decode heard its words otherwise (review.py).
-- One decode in flight per session; finals go before partials. A partial decode finds the
-  decoder busy (another presenter's final) and is skipped and tried again later; after
-  ``overload_after`` seconds of that the presenter is told the engine is behind.
+  as one; the session emits a ``Revision`` of it where that decode heard its words otherwise
+  (review.py). It runs beside the live decodes, on a model at idle priority (session.py).
+- One live decode and one look back in flight per session; finals go before partials. A
+  partial decode finds the decoder busy (another presenter's final) and is skipped and
+  tried again later; after ``overload_after`` seconds of that the presenter is told the
+  engine is behind.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class StreamingPolicy:
         self.asked: dict[int, Asked] = {}
         self.said: collections.deque[Said] = collections.deque()  # recent finals, oldest first
         self.reviewing: tuple[int, Said] | None = None  # the look back in flight
-        self.review_rest = 0  # no look back before this stream sample (the decoder was busy)
+        self.review_rest = 0  # no look back before this stream sample (another one ran)
         self.decodes = 0
         self.segments = 0
         self.skipped_since: int | None = None
@@ -241,8 +242,8 @@ class StreamingPolicy:
 
     def reviewed(self, review_id: int, text: str | None) -> list[Action]:
         """The answer to ``Review(review_id)``: the final's better text, "" to keep it as it
-        is, None if the decoder was busy (another presenter's decode): then it is tried again
-        at the next chance, unless this session's partials are behind too."""
+        is, None if another presenter's look back was running: then it is tried again at the
+        next chance, unless this session's partials are behind."""
         if self.reviewing is None or self.reviewing[0] != review_id:
             return []
         final, self.reviewing = self.reviewing[1], None
@@ -264,13 +265,6 @@ class StreamingPolicy:
         if utterance is not None and (self._has_speech(utterance) or utterance.partials):
             actions += self._end(utterance)
         return actions + self._decide()
-
-    @property
-    def awaiting_text(self) -> bool:
-        """Whether the open utterance has speech and no partial shown yet: its listeners
-        wait for a first text (the onset the latency targets count)."""
-        utterance = self.utterance
-        return utterance is not None and self._has_speech(utterance) and not utterance.partials
 
     # ------------------------------------------------------------- frames
 
@@ -312,8 +306,10 @@ class StreamingPolicy:
 
     def _decide(self) -> list[Action]:
         actions = self._end_or_cut()
-        if self.asked or self.reviewing is not None:
-            return actions  # one decode in flight at a time
+        if self.reviewing is None and (review := self._review_due()) is not None:
+            actions.append(review)  # beside the live decodes, never instead of one
+        if self.asked:
+            return actions  # one live decode in flight at a time
         if self.ending:
             return actions + [self._ask(self.ending.popleft(), final=True)]
         utterance = self.utterance
@@ -325,10 +321,8 @@ class StreamingPolicy:
                 utterance.final_text = None  # the pause's end waits for the new answer
                 actions.append(self._ask(utterance, final=True))
             return actions
-        if (review := self._review_due()) is not None:  # in place of a partial decode
-            return actions + [review]
         if not speech:
-            if self.finishing and utterance is None and not self.done:
+            if self.finishing and utterance is None and self.reviewing is None and not self.done:
                 self.done = True
                 actions.append(Done())
             return actions
@@ -459,9 +453,8 @@ class StreamingPolicy:
 
     def _review_due(self) -> Review | None:
         """A look back at the oldest final due one: the next final is out (review.py). None
-        while the decoder is behind, and while the open utterance waits for its first text:
-        partials first (a look back takes the decoder for about a second)."""
-        if self.behind or self.awaiting_text or self.now < self.review_rest:
+        while the live decodes are behind: then the CPU has nothing to spare."""
+        if self.behind or self.now < self.review_rest:
             return None
         for index, final in enumerate(self.said):
             if final.looked:

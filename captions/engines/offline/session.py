@@ -3,9 +3,11 @@
 Every decision (when to decode, what is stable, when a caption is final) is made by the pure
 policy (policy.py). This session only does the I/O around it: the voice-activity model on
 each frame, decodes in a worker thread, translation and speech synthesis of what it emits,
-in order. All decoding shares one process-wide slot, because CTranslate2 already uses every
-core for one decode: finals wait for it, partials are skipped while another presenter's
+in order. All live decoding shares one process-wide slot, because CTranslate2 already uses
+every core for one decode: finals wait for it, partials are skipped while another presenter's
 decode holds it, so a machine that cannot keep up drops partials instead of falling behind.
+The look back at finals has a slot of its own, on a model at idle priority: it takes only
+what the live decodes leave of the CPU and never holds one up.
 """
 
 from __future__ import annotations
@@ -39,15 +41,12 @@ from .review import revision
 
 logger = logging.getLogger(__name__)
 
-# One decode at a time per process: CTranslate2 already uses every core for one decode.
+# One live decode at a time per process: CTranslate2 already uses every core for one decode.
 DECODE_SLOT = threading.Lock()
+# One look back at a time per process, on the idle-priority model (engine.look_back_decoder).
+LOOK_BACK_SLOT = threading.Lock()
 
 Emitted = Partial | Final | Revision | Behind | Done
-
-# The sessions whose open utterance waits for its first text (policy.awaiting_text). A look
-# back takes the decoder for about a second; with two presenters, one's look backs before the
-# other's first partials put their onset p95 at 4.1 s against 2.8 s (bench/engine.py).
-AWAITING_TEXT: set[OfflineSession] = set()
 
 
 class OfflineSession(EngineSession):
@@ -107,10 +106,6 @@ class OfflineSession(EngineSession):
             else:
                 self.outbox.append(action)
                 self.wake.set()
-        if self.policy.awaiting_text and not self.closed:
-            AWAITING_TEXT.add(self)
-        else:
-            AWAITING_TEXT.discard(self)
 
     # -------------------------------------------------------------- decoding
 
@@ -163,10 +158,7 @@ class OfflineSession(EngineSession):
 
     async def _review(self, request: Review) -> None:
         try:
-            if any(other is not self for other in AWAITING_TEXT):
-                text = None  # another presenter's listeners wait for a first text: later
-            else:
-                text = await asyncio.to_thread(self._review_now, request)
+            text = await asyncio.to_thread(self._review_now, request)
         except Exception:  # a failed look back must not end the session
             logger.exception("reviewing a final failed")
             text = ""
@@ -174,8 +166,8 @@ class OfflineSession(EngineSession):
             self._carry_out(self.policy.reviewed(request.id, text))
 
     def _review_now(self, request: Review) -> str | None:
-        """In a worker thread, if the decoder is free: the final's better text, or ""."""
-        if not DECODE_SLOT.acquire(blocking=False):
+        """In a worker thread, if no other look back runs: the final's better text, or ""."""
+        if not LOOK_BACK_SLOT.acquire(blocking=False):
             return None
         try:
             if self.closed:
@@ -188,7 +180,7 @@ class OfflineSession(EngineSession):
                 window=request.window,
             )
             started = time.perf_counter()
-            heard = self.engine.decoder.decode(request.audio, options)
+            heard = self.engine.look_back_decoder.decode(request.audio, options)
             better = revision(request.texts, request.index, heard) or ""
             logger.debug(
                 "look back at %s (%.1f s of audio) in %.2f s: %s -> %s",
@@ -200,7 +192,7 @@ class OfflineSession(EngineSession):
             )
             return better
         finally:
-            DECODE_SLOT.release()
+            LOOK_BACK_SLOT.release()
 
     def _whisper_english(self, audio: np.ndarray) -> str:
         with DECODE_SLOT:
@@ -320,7 +312,6 @@ class OfflineSession(EngineSession):
 
     async def close(self) -> None:
         self.closed = True
-        AWAITING_TEXT.discard(self)
         metrics.set_decode_queue(0, session=self)
         for task in (*self.decodes, self.emitter):
             task.cancel()
