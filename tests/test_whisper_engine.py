@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import collections
 import os
 import re
 import threading
@@ -395,19 +394,19 @@ async def test_a_session_s_look_back_revises_a_final_the_decoder_heard_otherwise
     await session.close()
 
 
-def threads_by_priority() -> collections.Counter:
-    """How many of this process's threads run at each nice value (Linux)."""
-    nice = collections.Counter()
+def idle_threads() -> int:
+    """How many of this process's threads are of the idle scheduling class (Linux)."""
+    count = 0
     for task in Path("/proc/self/task").iterdir():
         fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        nice[int(fields[16])] += 1  # the 19th field of stat, counted after the name
-    return nice
+        count += int(fields[38]) == os.SCHED_IDLE  # stat's 41st field, counted after the name
+    return count
 
 
 async def test_a_look_back_runs_at_idle_priority_beside_a_live_decode(engine):
     """The look back decodes on the main model's weights loaded once more, whose CTranslate2
-    threads run at nice 19: it needs no live decode slot, and takes only what live decodes
-    leave of the CPU. Two at once (two presenters): the second is tried again later."""
+    threads are of the idle scheduling class: it needs no live decode slot, and takes only
+    what live decodes leave of the CPU. Two at once (two presenters): the second waits."""
     from captions.engines.offline import session as sessions
     from captions.engines.offline.actions import Review
 
@@ -415,7 +414,7 @@ async def test_a_look_back_runs_at_idle_priority_beside_a_live_decode(engine):
     looking = engine.look_back_decoder
     assert looking.model is not engine.decoder.model
     assert looking.model is load_model(ModelSettings.for_look_back())  # loaded once
-    assert threads_by_priority()[19] >= 1 and os.nice(0) < 19  # only its own threads
+    assert idle_threads() >= 1 and os.sched_getscheduler(0) != os.SCHED_IDLE  # its own only
     audio = np.frombuffer(pcm(speech_wav(TALK)), "<i2").astype(np.float32) / 32768
     texts = ("Good mourning everyone.", "Welcome to our conference about open source software.")
     request = Review(1, "w1", audio, texts, 0, "", 5, 16.0)
@@ -430,16 +429,17 @@ async def test_a_look_back_runs_at_idle_priority_beside_a_live_decode(engine):
 def test_a_model_loaded_at_idle_priority_keeps_it_and_the_caller_does_not():
     def load():
         started = {}
-        worker = threading.Thread(target=lambda: started.update(nice=os.nice(0)))
+        worker = threading.Thread(target=lambda: started.update(policy=os.sched_getscheduler(0)))
         worker.start()
         worker.join()
-        return os.nice(0), started["nice"]
+        return os.sched_getscheduler(0), started["policy"]
 
     def fail():
         raise ModelError("broken weights")
 
-    before = os.nice(0)
-    assert _at_idle_priority(load) == (19, 19)  # the loader and the threads it starts
-    assert os.nice(0) == before
+    before = os.sched_getscheduler(0)
+    idle = os.SCHED_IDLE
+    assert _at_idle_priority(load) == (idle, idle)  # the loader and the threads it starts
+    assert os.sched_getscheduler(0) == before
     with pytest.raises(ModelError, match="broken weights"):  # raised in the caller's thread
         _at_idle_priority(fail)

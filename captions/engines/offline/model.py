@@ -16,7 +16,6 @@ import hashlib
 import logging
 import os
 import shutil
-import sys
 import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -91,8 +90,8 @@ class ModelSettings:
     name: str = PACKAGED
     compute_type: str = "int8"
     threads: int = 0  # 0: one per core
-    # Decodes at the lowest CPU priority (``_at_idle_priority``): they use what the live
-    # decodes leave, and a live decode never waits for one. For the look back at finals.
+    # Decodes at idle CPU priority (``_at_idle_priority``): they use what the live decodes
+    # leave, and a live decode never waits for one. For the look back at finals.
     idle: bool = False
 
     @classmethod
@@ -116,8 +115,8 @@ class ModelSettings:
     @classmethod
     def for_look_back(cls) -> ModelSettings:
         """The main model once more, for the look back at finals (policy.py): one thread at
-        idle priority. One thread: on two cores it looked back as fast as two (1.16 / 1.31 s)
-        and leaves the live decodes a core (bench notes in docs/offline-engine.md)."""
+        idle priority. One thread: on two cores it looks back about as fast as two (14 s of
+        audio: 1.08 s against 1.16 s, bench/look_back_beside.py)."""
         return replace(cls.from_settings(), threads=1, idle=True)
 
 
@@ -204,18 +203,20 @@ def _construct(model_settings: ModelSettings):
 
 
 def _at_idle_priority(load, *args):
-    """``load(*args)`` in a thread of the lowest CPU priority (nice 19), whose result's threads
-    keep it: CTranslate2 starts a model's worker threads as it loads, and on Linux a thread's
-    priority is its own and passes to the threads it starts. The caller's thread keeps its
-    priority, which an unprivileged process could not raise back. Elsewhere (macOS), where
-    the priority is the whole process's, the model loads at normal priority."""
-    if not sys.platform.startswith("linux"):
+    """``load(*args)`` in a thread of the idle scheduling class (Linux's SCHED_IDLE), whose
+    result's threads keep it: CTranslate2 starts a model's worker threads as it loads, and
+    on Linux a thread's scheduling is its own and passes to the threads it starts. Such a
+    thread runs only on CPU time no other thread wants, and gives way at once to one that
+    wakes (bench/look_back_beside.py: live decodes beside it as fast as alone, beside nice 19
+    up to 14% slower). The caller's thread keeps its class, which an unprivileged process
+    could not take back. Elsewhere (macOS) the model loads at normal priority."""
+    if not hasattr(os, "SCHED_IDLE"):
         return load(*args)
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, 0, 19)  # 0: this thread, on Linux
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
             outcome["model"] = load(*args)
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
