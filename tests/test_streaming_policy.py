@@ -93,9 +93,16 @@ class FakeDecoder:
         spoken = {revised: text for text, revised in self.revisions.items()}
         texts = [spoken.get(text, text) for text in request.texts]  # a revised one's words
         heard = [self.words[v - 1] for v in self._numbers(request.audio)]
-        assert heard == " ".join(texts).split(), request
-        said = " ".join(self.revisions.get(text, text) for text in texts)
-        return revision(request.texts, request.index, said) or ""
+        named = " ".join(texts).split()
+        # The finals up to the one looked at are heard whole. The next one's end may be an
+        # estimate (a sentence final's, words_end) and take in a word more or less.
+        whole = len(" ".join(texts[: request.index + 1]).split())
+        both = min(len(heard), len(named))
+        assert whole <= both and heard[:both] == named[:both], request
+        assert abs(len(heard) - len(named)) <= 1, request
+        said = " ".join(self.revisions.get(text, text) for text in texts).split()
+        said = said[: len(said) - (len(named) - both)] + heard[both:]
+        return revision(request.texts, request.index, " ".join(said)) or ""
 
     def _numbers(self, audio: np.ndarray) -> list[int]:
         values, counts = np.unique(np.round(audio * 1000).astype(int), return_counts=True)

@@ -207,6 +207,20 @@ def test_a_partial_model_that_cannot_load_leaves_partials_to_the_main_model(sett
     assert fresh.partial_decoder("en") is decoder  # and is not tried again
 
 
+async def test_a_look_back_model_that_cannot_load_costs_the_look_back_not_captions(
+    monkeypatch, caplog
+):
+    broken = ModelSettings("/nonexistent/whisper-model", threads=1, idle=True)
+    monkeypatch.setattr(ModelSettings, "for_look_back", classmethod(lambda cls: broken))
+    fresh = OfflineEngine()
+    fresh._model = load_model()  # the main model itself loads
+    session = await fresh.start_session(SessionConfig("en", ()))
+    assert session.policy.p.review_below is None
+    assert "look-back model failed to load" in caplog.text
+    assert fresh.look_back_decoder is None  # and is not tried again
+    await session.close()
+
+
 def test_english_partials_come_from_the_packaged_tiny_en_by_default():
     assert ModelSettings.for_partials().name == "tiny.en"
 

@@ -48,6 +48,7 @@ class OfflineEngine(Engine):
         self._decoder = None
         self._partial_decoder = None
         self._look_back_decoder = None
+        self._look_back_failed = False
         self._vad = None
         self._vad_lock = threading.Lock()
 
@@ -85,12 +86,23 @@ class OfflineEngine(Engine):
         return self.decoder
 
     @property
-    def look_back_decoder(self) -> WhisperDecoder:
+    def look_back_decoder(self) -> WhisperDecoder | None:
         """The decoder of the look back at finals (policy.py): the main model's weights once
         more, loaded at idle priority (``ModelSettings.for_look_back``), so that a look back
-        runs beside the live decodes on what they leave of the CPU instead of holding them."""
-        if self._look_back_decoder is None:
-            self._look_back_decoder = WhisperDecoder(load_model(ModelSettings.for_look_back()))
+        runs beside the live decodes on what they leave of the CPU instead of holding them.
+        None if it failed to load (out of memory, say): that costs the look back, not
+        captions."""
+        if self._look_back_decoder is None and not self._look_back_failed:
+            try:
+                model = load_model(ModelSettings.for_look_back())
+            except Exception:
+                logger.warning(
+                    "the look-back model failed to load: finals are not looked back at",
+                    exc_info=True,
+                )
+                self._look_back_failed = True
+                return None
+            self._look_back_decoder = WhisperDecoder(model)
         return self._look_back_decoder
 
     def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:
@@ -177,6 +189,8 @@ class OfflineEngine(Engine):
         params, partials = self.policy_params, self.partial_decoder(config.source_language)
         if partials is not self.decoder:
             params = replace(params, agreed_finals=False)  # finals are base's words only
+        if params.review_below is not None and self.look_back_decoder is None:
+            params = replace(params, review_below=None)
         return OfflineSession(self, config, StreamingPolicy(params), partials)
 
     def _load(self, config: SessionConfig) -> None:
