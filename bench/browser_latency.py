@@ -184,11 +184,14 @@ def captions_of(page: Page, zero_ms: float) -> list[dict]:
 
 
 def as_shown(captions: list[dict], shift: float) -> list:
+    """The captions as first shown: a revision (``"revision"``: the engine's look back or a
+    moderator correcting a final already out, seconds later) is no final's arrival."""
     from bench.speech_metrics import Shown
 
     return [
         Shown(c["arrival"], c["text"], c["start"] + shift, c["end"] + shift, c["final"], c["seq"])
         for c in captions
+        if not c.get("revision")
     ]
 
 
@@ -217,16 +220,21 @@ def report(pages: list[Page], words: list, shift: float) -> None:
     from bench.speech_metrics import percentile
 
     source = as_shown(pages[0].captions, shift)
-    print(f"  {'page':<6} {'finals':>6}  last word→final p50/p95  onset→first text p50/p95  shown")
+    print(
+        f"  {'page':<6} {'finals':>6}  last word→final p50/p95  onset→first text p50/p95  shown"
+        "                  revised"
+    )
     for page in pages:
         mine = None if page is pages[0] else as_shown(page.captions, shift)
         got = measure(words, source, mine)
         shown_count = f"{len(got['onset'])}/{got['stretches']} stretches"
+        revised = sum(1 for c in page.captions if c.get("revision"))
+        finals = sum(1 for c in page.captions if c["final"]) - revised
         print(
-            f"  {page.language:<6} {sum(c['final'] for c in page.captions):>6}  "
+            f"  {page.language:<6} {finals:>6}  "
             f"{percentile(got['last'], 50):7.2f} / {percentile(got['last'], 95):5.2f} s"
             f"        {percentile(got['onset'], 50):7.2f} / {percentile(got['onset'], 95):5.2f} s"
-            f"       {shown_count}"
+            f"       {shown_count:<22s}  {revised}"
         )
 
 
