@@ -173,3 +173,25 @@ def test_stretched_pauses_lengthen_the_gaps_between_words_and_keep_the_words():
     gaps = [(b - a) / RATE for a, b in zip(loud[breaks - 1], loud[breaks], strict=True)]
     assert gaps[0] == pytest.approx(1.0, abs=0.01) and gaps[1] == pytest.approx(0.05, abs=0.01)
     assert np.abs(out[RATE : RATE + RATE // 2]).max() < 0.01  # quiet, not loud
+
+
+def test_the_browser_bench_times_a_final_by_its_first_arrival_not_its_revision():
+    """A look back's revision of a final comes seconds later with the same seq: it is no
+    final's arrival (bench/browser_latency.py counted one as a final 12 s late)."""
+    from bench.browser_latency import as_shown, measure
+
+    def caption(seq, text, arrival, **more):
+        return {"seq": seq, "text": text, "start": 0.0, "end": 1.4, "final": True,
+                "arrival": arrival, **more}  # fmt: skip
+
+    shown = as_shown(
+        [
+            caption(1, "Good mourning everyone.", 2.0),
+            caption(2, "Welcome to our talk.", 5.5),
+            caption(1, "Good morning everyone.", 9.0, revision=1),
+        ],
+        shift=0.0,
+    )
+    assert [c.text for c in shown] == ["Good mourning everyone.", "Welcome to our talk."]
+    got = measure(OFFLINE, shown)
+    assert got["finals"] == 2 and got["last"] == pytest.approx([2.0 - 1.4, 5.5 - 4.9])
