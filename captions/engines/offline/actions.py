@@ -63,8 +63,9 @@ class Review:
     ``audio`` holds the finals ``texts`` (as shown, in order: the ones of the seconds before,
     this one at ``index``, and the next), decoded again as one, freely: no forced prefix,
     ``prompt`` as the text before. The session decodes it, keeps what ``review.revision``
-    takes for ``texts[index]`` and answers ``reviewed(id, text)``. Like a partial, it is
-    given up if the decoder is busy.
+    takes for ``texts[index]`` and answers ``reviewed(id, text)``. It runs beside the live
+    decodes, on a model at idle priority; it is given up (answered None) if another
+    presenter's look back is running.
     """
 
     id: int
