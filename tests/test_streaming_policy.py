@@ -85,8 +85,9 @@ class FakeDecoder:
         return join_words(heard[len(prefix) :])
 
     def review(self, request: Review) -> str | None:
-        """What the session answers a look back: checks that its audio holds exactly the
-        finals it names, then hears them, a revised one as ``revisions`` says."""
+        """What the session answers a look back: checks that its audio holds the finals it
+        names (the last one's end to a word), then hears them, a revised one as ``revisions``
+        says."""
         self.reviews.append(request)
         if len(self.reviews) <= self.busy_reviews:
             return None
@@ -615,6 +616,17 @@ def test_a_look_back_in_flight_holds_up_no_partial():
     assert not partial.final
     answered = policy.reviewed(review.id, "") + policy.decoded(partial.id, "e f g")
     assert [type(a) for a in answered if isinstance(a, Partial | Review)] == [Partial]
+
+
+def test_the_stream_ends_only_after_the_look_back_in_flight():
+    policy = StreamingPolicy(PolicyParams(first_partial_after=1.0))
+    say = speaker(policy)
+
+    final = one_final_out_and_the_next_asked(policy, say)
+    (review,) = [a for a in policy.decoded(final.id, "c d.") if isinstance(a, Review)]
+    assert not any(isinstance(a, Done) for a in policy.finish())
+    answered = policy.reviewed(review.id, "a bee.")
+    assert [type(a) for a in answered] == [Revision, Done]
 
 
 def test_no_decode_is_longer_than_whisper_hears_at_once():
