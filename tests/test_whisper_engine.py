@@ -457,3 +457,12 @@ def test_a_model_loaded_at_idle_priority_keeps_it_and_the_caller_does_not():
     assert os.sched_getscheduler(0) == before
     with pytest.raises(ModelError, match="broken weights"):  # raised in the caller's thread
         _at_idle_priority(fail)
+
+
+def test_a_model_loads_at_normal_priority_where_idle_priority_is_refused(monkeypatch, caplog):
+    def refuse(*args):
+        raise PermissionError("seccomp")
+
+    monkeypatch.setattr(os, "sched_setscheduler", refuse)
+    assert _at_idle_priority(lambda: os.sched_getscheduler(0)) == os.SCHED_OTHER
+    assert "could not lower a model's priority" in caplog.text

@@ -209,14 +209,18 @@ def _at_idle_priority(load, *args):
     thread runs only on CPU time no other thread wants, and gives way at once to one that
     wakes (bench/look_back_beside.py: live decodes beside it as fast as alone, beside nice 19
     up to 14% slower). The caller's thread keeps its class, which an unprivileged process
-    could not take back. Elsewhere (macOS) the model loads at normal priority."""
+    could not take back. Elsewhere (macOS), or where a sandbox refuses the idle class, the
+    model loads at normal priority."""
     if not hasattr(os, "SCHED_IDLE"):
         return load(*args)
     outcome: dict[str, object] = {}
 
     def run() -> None:
         try:
-            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+            try:
+                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
+            except OSError:  # a sandbox that forbids it: beside, but at normal priority
+                logger.warning("could not lower a model's priority", exc_info=True)
             outcome["model"] = load(*args)
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
