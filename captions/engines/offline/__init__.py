@@ -35,6 +35,15 @@ def whisper_languages() -> frozenset[str]:
     return frozenset(_LANGUAGE_CODES)
 
 
+def _decoder_or_none(model_settings: ModelSettings, what: str, instead: str):
+    """A decoder of an optional model, or None with a warning if it fails to load."""
+    try:
+        return WhisperDecoder(load_model(model_settings))
+    except Exception:
+        logger.warning("%s failed to load: %s", what, instead, exc_info=True)
+        return None
+
+
 class OfflineEngine(Engine):
     """Speech recognition with Whisper, translation and speech output from local packages."""
 
@@ -73,12 +82,10 @@ class OfflineEngine(Engine):
         if self.partial_model_settings is None:
             return self.decoder
         if self._partial_decoder is None:
-            try:
-                self._partial_decoder = WhisperDecoder(load_model(self.partial_model_settings))
-            except Exception:
-                logger.warning(
-                    "the partial model failed to load: partials use the main model", exc_info=True
-                )
+            self._partial_decoder = _decoder_or_none(
+                self.partial_model_settings, "the partial model", "partials use the main model"
+            )
+            if self._partial_decoder is None:
                 self.partial_model_settings = None
                 return self.decoder
         if self._partial_decoder.knows(language):
@@ -93,16 +100,12 @@ class OfflineEngine(Engine):
         None if it failed to load (out of memory, say): that costs the look back, not
         captions."""
         if self._look_back_decoder is None and not self._look_back_failed:
-            try:
-                model = load_model(ModelSettings.for_look_back())
-            except Exception:
-                logger.warning(
-                    "the look-back model failed to load: finals are not looked back at",
-                    exc_info=True,
-                )
-                self._look_back_failed = True
-                return None
-            self._look_back_decoder = WhisperDecoder(model)
+            self._look_back_decoder = _decoder_or_none(
+                ModelSettings.for_look_back(),
+                "the look-back model",
+                "finals are not looked back at",
+            )
+            self._look_back_failed = self._look_back_decoder is None
         return self._look_back_decoder
 
     def speech_probabilities(self, frames: np.ndarray) -> np.ndarray:

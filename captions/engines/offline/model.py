@@ -216,11 +216,8 @@ def _at_idle_priority(load, *args):
     outcome: dict[str, object] = {}
 
     def run() -> None:
+        _idle_thread()
         try:
-            try:
-                os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: this thread
-            except OSError:  # a sandbox that forbids it: beside, but at normal priority
-                logger.warning("could not lower a model's priority", exc_info=True)
             outcome["model"] = load(*args)
         except BaseException as exc:  # handed to the caller's thread
             outcome["error"] = exc
@@ -231,3 +228,12 @@ def _at_idle_priority(load, *args):
     if "error" in outcome:
         raise outcome["error"]
     return outcome["model"]
+
+
+def _idle_thread() -> None:
+    """Put the calling thread (0: this thread, on Linux) in the idle scheduling class; where
+    a sandbox forbids it, it stays at normal priority, with a warning."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except OSError:
+        logger.warning("could not lower a model's priority", exc_info=True)
