@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 # How long a listener's catch-up after a Redis outage may take (one shared database read for
 # every listener of the process) before the listener is sent away to resume by reconnecting.
 CATCH_UP_SECONDS = 15.0
+_cleanups: set[asyncio.Task] = set()  # consumers' cleanups under way (GuardedConsumer)
 
 
 def _is_partial(envelope: Envelope) -> bool:
@@ -42,11 +43,38 @@ def query_params(scope: dict[str, Any]) -> dict[str, str]:
 
 
 class GuardedConsumer(AsyncWebsocketConsumer):
-    """A consumer whose unexpected failures still close the socket and run the full cleanup.
+    """A consumer whose cleanup (``disconnect``) runs once and to its end, whatever happens.
 
-    Without this an exception ends the ASGI application: the server closes the socket, and
-    ``disconnect`` (status, lease, counts, tasks) never runs.
+    - An unexpected failure closes the socket (1011) and runs the cleanup; without this the
+      exception ends the ASGI application, the server closes the socket, and ``disconnect``
+      (status, lease, counts, tasks) never runs.
+    - A cancelled application still runs it: Daphne cancels an application still busy
+      ``application_close_timeout`` seconds (10) after its socket closed, and Channels waits
+      for the database thread before every message, "websocket.disconnect" included. Cut
+      short, a presenter's cleanup would lose the engine's last finals and keep its engine
+      session (and slot) until the process restarts; a listener's would stay counted.
     """
+
+    _cleanup: asyncio.Task | None = None
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._clean_up(1006)  # no-op if "disconnect" ran: 1006 is an abnormal closure
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        # Not Channels' own: this project's consumers join no channel-layer groups.
+        await asyncio.shield(self._clean_up(message.get("code", 1005)))
+        raise StopConsumer()
+
+    def _clean_up(self, code: int) -> asyncio.Task:
+        """The task running ``disconnect``: started once, and not cancelled with its caller."""
+        if self._cleanup is None:
+            self._cleanup = asyncio.create_task(self.disconnect(code))
+            _cleanups.add(self._cleanup)  # the loop keeps only weak references to tasks
+            self._cleanup.add_done_callback(_cleanups.discard)
+        return self._cleanup
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -59,12 +87,22 @@ class GuardedConsumer(AsyncWebsocketConsumer):
             raise StopConsumer() from None
 
     async def handle(self, message: dict[str, Any]) -> None:
-        """Called for every ASGI message: runs its handler (Channels' dispatch)."""
-        await super().dispatch(message)
+        """Called for every ASGI message: runs its handler with no database check first.
+
+        Channels closes stale database connections before every handler, on the database
+        thread. These consumers reach the database only through database_sync_to_async, which
+        does the same check itself; the hop before every message was an eighth of a join
+        storm's server CPU (README, "Join storms"), queued each audio frame behind whatever
+        the database thread was doing, and held "websocket.disconnect" back as long.
+        """
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"no handler for message type {message['type']}")
+        await handler(message)
 
     async def _fail(self) -> None:
         try:
-            await self.disconnect(1011)
+            await asyncio.shield(self._clean_up(1011))
         except Exception:
             logger.exception("cleanup after a failure failed")
         try:
@@ -200,19 +238,6 @@ class AudienceConsumer(GuardedConsumer):
     event: EventInfo | None = None
     stream: str | None = None
     sender: ListenerSender | None = None
-
-    async def handle(self, message: dict[str, Any]) -> None:
-        """Called for every ASGI message: runs its handler with no database check first.
-
-        Channels closes stale database connections before every handler, on the database
-        thread. A listener reaches the database only through database_sync_to_async, which
-        does the same check itself, and the thread hop per connect and disconnect was an
-        eighth of a join storm's server CPU (README, "Join storms").
-        """
-        handler = getattr(self, get_handler_name(message), None)
-        if handler is None:
-            raise ValueError(f"no handler for message type {message['type']}")
-        await handler(message)
 
     async def connect(self) -> None:
         """Called when a listener opens the socket: subscribe, replay history, then go live."""

@@ -177,6 +177,9 @@ class LiveEvent:
             _sessions.give_back()
             await self.send(protocol.error("engine_failed", str(exc), fatal=exc.permanent))
             return
+        except BaseException:  # a bug the consumer reports, or cancelled: the slot goes back
+            _sessions.give_back()
+            raise
         self.relay = CaptionRelay(
             event_id=self.event.id,
             slug=self.event.slug,
@@ -209,11 +212,13 @@ class LiveEvent:
 
     async def close(self) -> None:
         """Called when the presenter's socket is gone: finish, then let the event go."""
-        for task in (self._ticker, self._preparing):
-            if task is not None:
-                task.cancel()
-                await asyncio.gather(task, return_exceptions=True)
-        await self._end_session()
+        try:
+            for task in (self._ticker, self._preparing):
+                if task is not None:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+        finally:  # cancelled all the same (the loop is closing): the engine session goes back
+            await self._end_session()
         if not self.replaced:
             await self._release_all_held()
         if not self.replaced and self.state == EventStatus.LIVE:

@@ -412,3 +412,129 @@ async def test_a_server_at_its_engine_session_limit_refuses_a_new_talk_by_name(e
     await receive_until(second, lambda m: m.get("status") == "live")
     for comm in (first, second):
         await comm.disconnect()
+
+
+async def test_a_presenter_whose_close_the_server_cancels_still_delivers_and_frees_its_session(
+    event, settings, monkeypatch
+):
+    """Daphne cancels an application still busy application_close_timeout seconds after its
+    socket closed (Channels' test communicator: after 1 s). Cancelled in its first wait (the
+    ticker, inside a database call that a thread finishes first), the presenter's close still
+    delivers the engine's last final, closes the engine session and frees its slot: otherwise
+    the server refuses every talk past ENGINE_MAX_SESSIONS until it restarts."""
+    import threading
+    import time
+
+    from channels.db import database_sync_to_async
+
+    from captions import live
+
+    settings.ENGINE_MAX_SESSIONS = 1
+    speaker = await start_presenter(event)
+    session = get_engine().sessions[-1]
+    await speaker.send_to(bytes_data=tone(FRAME))
+    await speaker.send_to(bytes_data=tone(FRAME))  # "alpha bravo", not ended by a pause
+    in_database = threading.Event()
+
+    def slow_settings(event_id):
+        in_database.set()
+        time.sleep(2.5)  # a busy database: the thread finishes its query before the cancel
+        return None
+
+    monkeypatch.setattr(live, "organizer_settings", database_sync_to_async(slow_settings))
+    for _ in range(50):  # the ticker checks the organizer's settings every second
+        if in_database.is_set():
+            break
+        await asyncio.sleep(0.1)
+    assert in_database.is_set()
+    await speaker.disconnect()  # gives up after 1 s and cancels the consumer
+    for _ in range(100):
+        if session.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert session.closed
+    stored = Caption.objects.filter(event=event, language="es").values_list("text", flat=True)
+    assert [text async for text in stored] == ["[es] alpha bravo"]
+    assert live._sessions.open == 0
+    again = await start_presenter(event)  # the slot is free: "live", not "engine_busy"
+    await again.disconnect()
+
+
+async def test_a_final_the_engine_still_holds_when_the_close_is_cancelled_is_delivered(event):
+    """The presenter leaves while the engine still decodes its last utterance (3 s here); the
+    server cancels the close after a second, in its drain. The drain goes on: the final is
+    stored and reaches the listener who is still there."""
+    get_engine().final_hold = 3.0
+    spanish, _ = await join(event.slug, "es")
+    speaker = await start_presenter(event)
+    session = get_engine().sessions[-1]
+    await speak(speaker, 2)
+    await speaker.disconnect()  # gives up after 1 s and cancels the consumer
+    await receive_until(spanish, final("[es] alpha bravo"), limit=100)
+    for _ in range(100):
+        if session.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert session.closed
+    assert await Caption.objects.filter(event=event, language="es").acount() == 1
+    await spanish.disconnect()
+
+
+async def test_an_engine_start_failing_unexpectedly_gives_its_slot_back(event, settings):
+    """A start that fails with an error the engine did not foresee closes the socket (1011),
+    and the server can still start a talk: the slot it took is given back."""
+    from captions import live
+
+    settings.ENGINE_MAX_SESSIONS = 1
+    engine = get_engine()
+    working = engine.start_session
+
+    async def broken(config):
+        engine.start_session = working
+        raise RuntimeError("a bug in an engine")
+
+    engine.start_session = broken
+    comm = presenter(event)
+    await comm.connect()
+    await receive_until(comm, lambda m: m["type"] == "status")
+    await comm.send_json_to({"type": "start"})
+    sent = [await comm.receive_output(timeout=5)]
+    while sent[-1]["type"] != "websocket.close":
+        sent.append(await comm.receive_output(timeout=5))
+    assert sent[-1]["code"] == 1011
+    assert live._sessions.open == 0
+    again = await start_presenter(event)
+    await again.disconnect()
+
+
+async def test_a_presenter_who_leaves_while_the_engine_starts_lets_the_event_go(event, settings):
+    """The socket closes while "start" still waits for the engine (a cloud engine's slow
+    connect): the server cancels the application before it handled "websocket.disconnect".
+    Its cleanup runs all the same: the lease is released, and the engine's slot is free."""
+    from captions import lease, live
+
+    settings.ENGINE_MAX_SESSIONS = 1
+    engine = get_engine()
+    working = engine.start_session
+
+    async def slow(config):
+        await asyncio.sleep(3)
+        return await working(config)
+
+    engine.start_session = slow
+    comm = presenter(event)
+    await comm.connect()
+    await receive_until(comm, lambda m: m["type"] == "status")
+    assert await lease.holder(event.id) is not None
+    await comm.send_json_to({"type": "start"})
+    await asyncio.sleep(0.2)
+    await comm.disconnect()  # gives up after 1 s and cancels the consumer, still in "start"
+    for _ in range(50):
+        if await lease.holder(event.id) is None:
+            break
+        await asyncio.sleep(0.1)
+    assert await lease.holder(event.id) is None
+    assert live._sessions.open == 0
+    engine.start_session = working
+    again = await start_presenter(event)
+    await again.disconnect()
