@@ -71,10 +71,16 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     def _clean_up(self, code: int) -> asyncio.Task:
         """The task running ``disconnect``: started once, and not cancelled with its caller."""
         if self._cleanup is None:
-            self._cleanup = asyncio.create_task(self.disconnect(code))
+            self._cleanup = asyncio.create_task(self._disconnect_or_log(code))
             _cleanups.add(self._cleanup)  # the loop keeps only weak references to tasks
             self._cleanup.add_done_callback(_cleanups.discard)
         return self._cleanup
+
+    async def _disconnect_or_log(self, code: int) -> None:
+        try:
+            await self.disconnect(code)
+        except Exception:  # logged here: after a cancel, nobody waits for this task
+            logger.exception("%s could not clean up (close code %s)", type(self).__name__, code)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         try:
@@ -101,10 +107,7 @@ class GuardedConsumer(AsyncWebsocketConsumer):
         await handler(message)
 
     async def _fail(self) -> None:
-        try:
-            await asyncio.shield(self._clean_up(1011))
-        except Exception:
-            logger.exception("cleanup after a failure failed")
+        await asyncio.shield(self._clean_up(1011))
         try:
             await self.close(code=1011)
         except Exception:

@@ -163,14 +163,14 @@ class LiveEvent:
             return
         if self.session is not None:  # already live: every start is answered with the status
             return await self.send(Status(self.state).message())
-        if not _sessions.take():
-            limit = settings.ENGINE_MAX_SESSIONS
-            detail = f"this server captions at most {limit} talks at once (ENGINE_MAX_SESSIONS)"
-            return await self.send(protocol.error("engine_busy", detail))
         self.counts = await self._counts()
         self.clock = StreamClock()  # stream times start again at 0 with each session
         event = dataclasses.replace(self.event, glossary=self.glossary)
         config = event.session_config(self._speech_languages())
+        if not _sessions.take():  # taken with no wait before the try that gives it back
+            limit = settings.ENGINE_MAX_SESSIONS
+            detail = f"this server captions at most {limit} talks at once (ENGINE_MAX_SESSIONS)"
+            return await self.send(protocol.error("engine_busy", detail))
         try:
             session = await get_engine().start_session(config)
         except EngineError as exc:

@@ -538,3 +538,20 @@ async def test_a_presenter_who_leaves_while_the_engine_starts_lets_the_event_go(
     engine.start_session = working
     again = await start_presenter(event)
     await again.disconnect()
+
+
+async def test_a_cleanup_that_fails_is_logged_once_by_name(event, monkeypatch, caplog):
+    """Nobody waits for a cleanup the server's cancel left running, so it logs its own
+    failure: once, naming the consumer and the close code."""
+    from captions.live import LiveEvent
+
+    async def broken_close(self):
+        raise RuntimeError("a bug in the cleanup")
+
+    monkeypatch.setattr(LiveEvent, "close", broken_close)
+    speaker = await start_presenter(event)
+    await speaker.disconnect(code=1001)
+    failures = [r for r in caplog.records if r.exc_info and "a bug" in str(r.exc_info[1])]
+    assert [r.getMessage() for r in failures] == [
+        "PresenterConsumer could not clean up (close code 1001)"
+    ]
