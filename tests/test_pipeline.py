@@ -555,3 +555,33 @@ async def test_a_cleanup_that_fails_is_logged_once_by_name(event, monkeypatch, c
     assert [r.getMessage() for r in failures] == [
         "PresenterConsumer could not clean up (close code 1001)"
     ]
+
+
+async def test_a_listener_gone_while_its_history_is_read_is_counted_out(event, monkeypatch):
+    """In a join storm the history read can outlast the server's patience: the phone has gone,
+    the server cancels its application still inside "connect", and "disconnect" never comes.
+    The listener is counted out all the same: of the event's count, and of its address's
+    (LISTENERS_PER_ADDRESS would otherwise refuse that network for good)."""
+    from captions import limits, presence
+    from captions.consumers import AudienceConsumer
+
+    reading = asyncio.Event()
+
+    async def slow_history(self, after, not_before):
+        reading.set()
+        await asyncio.sleep(3)
+        return []
+
+    monkeypatch.setattr(AudienceConsumer, "_finals_after", slow_history)
+    comm = listener(event.slug, "es")
+    connected, _ = await comm.connect()
+    assert connected
+    await asyncio.wait_for(reading.wait(), 5)
+    assert limits._counts.by_event[event.id] == 1
+    await comm.disconnect()  # gives up after 1 s and cancels the consumer, still in "connect"
+    for _ in range(50):
+        if not (await presence.listener_counts(event.id)).get("es"):
+            break
+        await asyncio.sleep(0.1)
+    assert not (await presence.listener_counts(event.id)).get("es")
+    assert limits._counts.by_event[event.id] == 0
