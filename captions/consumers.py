@@ -241,6 +241,7 @@ class AudienceConsumer(GuardedConsumer):
     event: EventInfo | None = None
     stream: str | None = None
     sender: ListenerSender | None = None
+    counted = False  # in the event's watch, its language's listener count and the metrics
 
     async def connect(self) -> None:
         """Called when a listener opens the socket: subscribe, replay history, then go live."""
@@ -279,6 +280,7 @@ class AudienceConsumer(GuardedConsumer):
         )
         await presence.listener_joined(self.event.id, self.language, speech=self.speech)
         metrics.listener_joined(self.event.slug, self.language)
+        self.counted = True  # what _leave undoes; a leave before this must not uncount another
         await self._send_status(subscribed_at, title=self.event.title)
         if not linked:
             await self._send_json({"type": "link", "state": "down"})
@@ -443,9 +445,11 @@ class AudienceConsumer(GuardedConsumer):
         if self.catch_up is not None:
             self.catch_up.cancel()
         await get_hub().remove(stream, self)
-        get_watch().unfollow(self.event.id)
-        metrics.listener_left(self.event.slug, self.language)
-        await presence.listener_left(self.event.id, self.language, speech=self.speech)
+        if self.counted:
+            self.counted = False
+            get_watch().unfollow(self.event.id)
+            metrics.listener_left(self.event.slug, self.language)
+            await presence.listener_left(self.event.id, self.language, speech=self.speech)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Listeners only read, apart from clock pings (answered with the server's time)."""

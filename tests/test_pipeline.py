@@ -585,3 +585,31 @@ async def test_a_listener_gone_while_its_history_is_read_is_counted_out(event, m
         await asyncio.sleep(0.1)
     assert not (await presence.listener_counts(event.id)).get("es")
     assert limits._counts.by_event[event.id] == 0
+
+
+async def test_a_listener_gone_before_it_was_counted_in_leaves_the_others_counts_alone(
+    event, monkeypatch
+):
+    """A listener cancelled while its subscription waits for Redis was never counted in: its
+    cleanup must not count out the listener of the same language who is still there."""
+    from captions import presence
+    from captions.fanout import get_hub
+
+    present, _ = await join(event.slug, "es")
+    hub = get_hub()
+    subscribing = asyncio.Event()
+    working_add = hub.add
+
+    async def slow_add(stream, subscriber):
+        subscribing.set()
+        await asyncio.sleep(3)  # Redis slow to confirm the subscription
+        return await working_add(stream, subscriber)
+
+    monkeypatch.setattr(hub, "add", slow_add)
+    late = listener(event.slug, "es")
+    await late.connect()
+    await asyncio.wait_for(subscribing.wait(), 5)
+    await late.disconnect()  # gives up after 1 s and cancels the consumer, inside "connect"
+    await asyncio.sleep(0.6)  # the counts are written at most every 0.5 s
+    assert (await presence.listener_counts(event.id)).get("es") == 1
+    await present.disconnect()
