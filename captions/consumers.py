@@ -49,10 +49,10 @@ class GuardedConsumer(AsyncWebsocketConsumer):
       exception ends the ASGI application, the server closes the socket, and ``disconnect``
       (status, lease, counts, tasks) never runs.
     - A cancelled application still runs it: Daphne cancels an application still busy
-      ``application_close_timeout`` seconds (10) after its socket closed, and Channels waits
-      for the database thread before every message, "websocket.disconnect" included. Cut
-      short, a presenter's cleanup would lose the engine's last finals and keep its engine
-      session (and slot) until the process restarts; a listener's would stay counted.
+      ``application_close_timeout`` seconds (10) after its socket closed, also when it never
+      read "websocket.disconnect" (a slow "start", a slow history read). Cut short, a
+      presenter's cleanup would lose the engine's last finals and keep its engine session
+      (and slot) until the process restarts; a listener's would stay counted.
     """
 
     _cleanup: asyncio.Task | None = None
