@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
@@ -39,19 +37,6 @@ def _fresh_engine():
     reset_engine()
     yield
     reset_engine()
-
-
-@pytest.fixture(autouse=True)
-async def _cleanups_finish_in_their_test():
-    """Let the consumers' cleanups that outlive a communicator's 1 s cancel (GuardedConsumer)
-    finish before the test's loop closes, as they would in a server: cancelled there instead,
-    mid Redis command, a follower task they were about to stop could miss its cancel and keep
-    the loop's teardown waiting (seen twice in full runs)."""
-    from captions import consumers
-
-    yield
-    if consumers._cleanups:
-        await asyncio.wait(list(consumers._cleanups), timeout=15)
 
 
 @pytest.fixture(autouse=True)
